@@ -1,0 +1,1 @@
+"""pynamodb models: the only code that knows the table layout."""

@@ -1,0 +1,1 @@
+"""ZOSI Smart for Alexa: the skill backend."""

@@ -1,0 +1,86 @@
+"""Classify an incoming Lambda event and hand it to exactly one side of the skill.
+
+* ``{"directive": ...}``            Smart Home API v3          -> skill.smarthome.dispatch
+* ``{"version", "request", ...}``  custom skill + skill events -> skill.voice (ask-sdk-core)
+* API Gateway HTTP API event        ACCloud webhook            -> skill.proactive.webhook
+* EventBridge scheduled event       retention job              -> skill.privacy.retention
+
+Each side is imported on first use, so a smart-home cold start never loads ask-sdk.
+Anything else gets a clear error and is logged without its content.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from skill.privacy.logs import log
+
+_log = logging.getLogger(__name__)
+
+
+def classify(event: Any) -> str:
+    if not isinstance(event, dict):
+        return "unknown"
+    if "directive" in event:
+        return "smarthome"
+    if "request" in event and "version" in event:
+        return "custom"
+    request_context = event.get("requestContext")
+    if isinstance(request_context, dict) and ("http" in request_context or "httpMethod" in event):
+        return "webhook"
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return "scheduled"
+    return "unknown"
+
+
+def route(event: Any, context: Any = None) -> Any:
+    kind = classify(event)
+    if kind == "smarthome":
+        from skill.smarthome.dispatch import handle
+
+        return handle(event, context)
+    if kind == "custom":
+        return _custom(event, context)
+    if kind == "webhook":
+        return _webhook(event, context)
+    if kind == "scheduled":
+        return _scheduled(event, context)
+    log(_log, logging.WARNING, "unrecognised event", event_type=type(event).__name__)
+    return {"error": "unsupported event", "accepted": ["directive", "request", "http", "scheduled"]}
+
+
+def _custom(event: dict[str, Any], context: Any) -> Any:
+    try:
+        from skill.voice.dispatch import handle
+    except ImportError:  # the voice side is not part of this build yet
+        log(_log, logging.WARNING, "custom request received but the voice side is not available")
+        return {
+            "version": "1.0",
+            "response": {
+                "outputSpeech": {"type": "PlainText", "text": "Sorry, ZOSI Smart can't answer that yet."},
+                "shouldEndSession": True,
+            },
+        }
+    return handle(event, context)
+
+
+def _webhook(event: dict[str, Any], context: Any) -> Any:
+    try:
+        from skill.proactive.webhook import handle
+    except ImportError:
+        return {
+            "statusCode": 501,
+            "headers": {"content-type": "application/json"},
+            "body": '{"error":"not_implemented"}',
+        }
+    return handle(event, context)
+
+
+def _scheduled(event: dict[str, Any], context: Any) -> Any:
+    try:
+        from skill.privacy.retention import run
+    except ImportError:
+        log(_log, logging.WARNING, "scheduled event received but no retention job is available")
+        return {"erased": 0}
+    return run(event, context)

@@ -1,0 +1,1 @@
+"""The ACCloud contract and its HTTP client."""

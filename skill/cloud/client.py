@@ -1,0 +1,254 @@
+"""HTTP client for ACCloud on urllib3.
+
+* One pooled PoolManager per container (TLS sessions and connections are reused warm).
+* HTTPS only; plain http only to loopback in local mode (``check_outbound_url``).
+* Every call fits the directive's deadline: connect/read timeouts are clipped to the time
+  left, so a stream directive always answers inside Alexa's 6 s budget.
+* At most one retry, only for idempotent reads, only when the deadline leaves room.
+* Failures are classified (contract.InvalidToken, ExpiredToken, NotFound, DeviceOffline,
+  BridgeOffline, PrivacyMode, UnsupportedStream, Transient); messages carry no data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+from skill.cloud import contract
+from skill.config import Settings, check_outbound_url
+from skill.privacy.logs import log
+
+_log = logging.getLogger(__name__)
+
+USER_AGENT = "zosi-smart-skill/1"
+MIN_ATTEMPT_SECONDS = 0.25  # below this, a (re)try cannot succeed anyway
+
+_pool_lock = threading.Lock()
+_pool: urllib3.PoolManager | None = None
+
+
+def _shared_pool() -> urllib3.PoolManager:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = urllib3.PoolManager(num_pools=4, maxsize=8, retries=False, block=False)
+    return _pool
+
+
+class Deadline:
+    """A point in (monotonic) time by which the directive must have its answer."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expires = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.expires - time.monotonic()
+
+
+def parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise contract.Transient("malformed time from ACCloud")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise contract.Transient("malformed time from ACCloud") from None
+
+
+class HttpCameraCloud:
+    """contract.CameraCloud over HTTP. Cheap to create: one per directive, sharing the pool."""
+
+    def __init__(self, settings: Settings, deadline: Deadline | None = None) -> None:
+        self.base_url = settings.require_accloud()
+        check_outbound_url(self.base_url, settings)
+        self.connect_timeout = settings.accloud_connect_timeout
+        self.read_timeout = settings.accloud_read_timeout
+        self.deadline = deadline or Deadline(settings.accloud_connect_timeout + settings.accloud_read_timeout)
+        self.calls = 0  # round trips made, for the benchmark and tests
+        self.skipped_devices = 0
+
+    # --- contract.CameraCloud ------------------------------------------------------------
+
+    def me(self, token: str) -> contract.CloudUser:
+        body = self._call("GET", "/v1/me", token, idempotent=True)
+        user_id, link_id = body.get("user_id"), body.get("link_id")
+        if not isinstance(user_id, str) or not user_id or not isinstance(link_id, str) or not link_id:
+            raise contract.Transient("malformed /v1/me answer")
+        expires = body.get("token_expires_at")
+        return contract.CloudUser(user_id, link_id, parse_time(expires) if expires else None)
+
+    def devices(self, token: str) -> list[contract.Device]:
+        """The caller's devices. One malformed entry is skipped and logged, never fatal for the rest."""
+        body = self._call("GET", "/v1/devices", token, idempotent=True)
+        entries = body.get("devices")
+        if not isinstance(entries, list):
+            raise contract.Transient("malformed /v1/devices answer")
+        devices = []
+        for position, entry in enumerate(entries):
+            try:
+                devices.append(contract.parse_device(entry))
+            except contract.MalformedDevice as exc:
+                self.skipped_devices += 1
+                log(_log, logging.WARNING, "skipped malformed device", position=position, reason=str(exc))
+        return devices
+
+    def mint_stream(
+        self, token: str, device_id: str, profile: contract.StreamProfile
+    ) -> contract.MintedStream:
+        body = self._call(
+            "POST",
+            f"/v1/devices/{quote(device_id, safe='')}/streams",
+            token,
+            payload={
+                "protocol": profile.protocol,
+                "width": profile.width,
+                "height": profile.height,
+                "video_codec": profile.video_codec,
+                "audio_codec": profile.audio_codec,
+            },
+        )
+        uri, snapshot = body.get("uri"), body.get("snapshot_uri")
+        idle = body.get("idle_timeout_seconds")
+        if not isinstance(uri, str) or not isinstance(snapshot, str) or not isinstance(idle, int) or idle < 1:
+            raise contract.Transient("malformed stream answer")
+        auth = body.get("authorization_type", "NONE")
+        if auth not in ("NONE", "BASIC", "DIGEST"):
+            raise contract.Transient("unknown stream authorization type")
+        return contract.MintedStream(
+            uri=uri,
+            expires_at=parse_time(body.get("expires_at")),
+            idle_timeout_seconds=idle,
+            snapshot_uri=snapshot,
+            profile=profile,
+            authorization_type=auth,
+        )
+
+    def rtc_offer(self, token: str, device_id: str, session_id: str, offer_sdp: str) -> str:
+        body = self._call(
+            "POST",
+            f"/v1/devices/{quote(device_id, safe='')}/webrtc/sessions",
+            token,
+            payload={"session_id": session_id, "offer_sdp": offer_sdp},
+        )
+        answer = body.get("answer_sdp")
+        if not isinstance(answer, str) or not answer.startswith("v=0"):
+            raise contract.Transient("malformed WebRTC answer")
+        return answer
+
+    def rtc_connected(self, token: str, device_id: str, session_id: str) -> None:
+        path = (
+            f"/v1/devices/{quote(device_id, safe='')}/webrtc/sessions/{quote(session_id, safe='')}/connected"
+        )
+        self._call("POST", path, token)
+
+    def rtc_disconnected(self, token: str, device_id: str, session_id: str) -> None:
+        path = f"/v1/devices/{quote(device_id, safe='')}/webrtc/sessions/{quote(session_id, safe='')}"
+        self._call("DELETE", path, token, idempotent=True)
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        payload: dict[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> dict[str, Any]:
+        attempts = 2 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return self._once(method, path, token, payload)
+            except contract.Transient:
+                last_try = attempt + 1 >= attempts or self.deadline.remaining() < MIN_ATTEMPT_SECONDS
+                if last_try:
+                    raise
+        raise contract.Transient("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, path: str, token: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        remaining = self.deadline.remaining()
+        if remaining < MIN_ATTEMPT_SECONDS:
+            raise contract.Transient("no time left for ACCloud")
+        connect = min(self.connect_timeout, remaining)
+        read = min(self.read_timeout, remaining)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        body = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(payload).encode()
+        self.calls += 1
+        try:
+            reply = _shared_pool().request(
+                method,
+                self.base_url + path,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=connect, read=read),
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused, TLS, protocol errors
+            raise contract.Transient(f"ACCloud unreachable: {type(exc).__name__}") from None
+        return _classify(reply)
+
+
+def _error_code(reply: urllib3.BaseHTTPResponse) -> str:
+    try:
+        body = json.loads(reply.data or b"{}")
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def _classify(reply: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+    status = reply.status
+    if status in (200, 201):
+        try:
+            body = json.loads(reply.data)
+        except ValueError:
+            raise contract.Transient("ACCloud sent malformed JSON") from None
+        if not isinstance(body, dict):
+            raise contract.Transient("ACCloud sent a non-object")
+        return body
+    if status == 204:
+        return {}
+    if status == 401:
+        challenge = (reply.headers.get("WWW-Authenticate") or "").lower()
+        try:
+            described = str(json.loads(reply.data or b"{}").get("error_description", "")).lower()
+        except (ValueError, AttributeError):
+            described = ""
+        if "token_expired" in challenge or described == "token_expired":
+            raise contract.ExpiredToken("access token expired")
+        raise contract.InvalidToken("access token not accepted")
+    if status == 403:
+        raise contract.InvalidToken("access token lacks the required scope")
+    if status == 404:
+        raise contract.NotFound("device not found for this account")
+    if status == 409:
+        code = _error_code(reply)
+        conflict = {
+            "device_offline": contract.DeviceOffline,
+            "bridge_offline": contract.BridgeOffline,
+            "privacy_mode": contract.PrivacyMode,
+        }.get(code)
+        if conflict is not None:
+            raise conflict(code)
+        raise contract.Transient("unknown conflict from ACCloud")
+    if status == 422:
+        raise contract.UnsupportedStream("profile not supported")
+    if status == 429 or status >= 500:
+        raise contract.Transient(f"ACCloud answered {status}")
+    raise contract.CloudError(f"ACCloud answered {status}")

@@ -1,0 +1,187 @@
+"""The ACCloud contract as the skill sees it: value types, typed failures, the client protocol.
+
+The wire format is documented in docs/accloud-openapi.yaml. Parsing is an allow-list: only
+the fields below are read from ACCloud's JSON; everything else a real cloud sends (serial
+numbers, MACs, Wi-Fi names, IPs, owner contact data) is never even copied into memory
+structures that could be logged, stored or shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+DeviceKind = Literal["camera", "doorbell", "nvr_channel"]
+StreamProtocol = Literal["RTSP", "WEBRTC"]
+VIDEO_CODECS = frozenset({"H264", "MPEG2", "MJPEG", "JPG"})
+AUDIO_CODECS = frozenset({"G711", "AAC", "NONE"})
+
+
+# --- failures -------------------------------------------------------------------------------
+
+
+class CloudError(Exception):
+    """Base of every ACCloud failure. Messages never carry tokens, URLs or names."""
+
+
+class InvalidToken(CloudError):
+    """ACCloud does not know the bearer token (RFC 6750 invalid_token)."""
+
+
+class ExpiredToken(CloudError):
+    """The bearer token was valid but has expired (invalid_token, error_description token_expired)."""
+
+
+class NotFound(CloudError):
+    """The device does not exist or does not belong to the caller (ACCloud answers 404 for both)."""
+
+
+class DeviceOffline(CloudError):
+    """The camera is offline (409 device_offline)."""
+
+
+class BridgeOffline(CloudError):
+    """The NVR the channel hangs on is offline (409 bridge_offline)."""
+
+
+class PrivacyMode(CloudError):
+    """The owner switched the camera to privacy mode (409 privacy_mode)."""
+
+
+class UnsupportedStream(CloudError):
+    """The device cannot stream the requested profile (422 unsupported_profile)."""
+
+
+class Transient(CloudError):
+    """Timeout, connection failure, 5xx or a malformed answer: worth retrying later, never an auth error."""
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudUser:
+    """Who a bearer token belongs to. ``link_id`` names the OAuth grant (stable across refreshes)."""
+
+    user_id: str
+    link_id: str
+    token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """One way a device can really stream."""
+
+    protocol: StreamProtocol
+    width: int
+    height: int
+    video_codec: str
+    audio_codec: str
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    kind: DeviceKind
+    model: str
+    firmware: str
+    online: bool
+    privacy_mode: bool
+    parent_id: str | None = None
+    motion_detection: bool = False
+    person_detection: bool = False
+    two_way_audio: bool = False
+    profiles: tuple[StreamProfile, ...] = field(default_factory=tuple)
+
+    def profiles_for(self, protocol: StreamProtocol) -> tuple[StreamProfile, ...]:
+        return tuple(p for p in self.profiles if p.protocol == protocol)
+
+
+@dataclass(frozen=True)
+class MintedStream:
+    """A short-lived stream URI minted by ACCloud for one profile."""
+
+    uri: str
+    expires_at: datetime
+    idle_timeout_seconds: int
+    snapshot_uri: str
+    profile: StreamProfile
+    authorization_type: str = "NONE"
+
+
+# --- the client seam ------------------------------------------------------------------------
+
+
+class CameraCloud(Protocol):
+    """What the skill needs from ACCloud. skill.cloud.client.HttpCameraCloud implements it."""
+
+    def me(self, token: str) -> CloudUser: ...
+
+    def devices(self, token: str) -> list[Device]: ...
+
+    def mint_stream(self, token: str, device_id: str, profile: StreamProfile) -> MintedStream: ...
+
+    def rtc_offer(self, token: str, device_id: str, session_id: str, offer_sdp: str) -> str: ...
+
+    def rtc_connected(self, token: str, device_id: str, session_id: str) -> None: ...
+
+    def rtc_disconnected(self, token: str, device_id: str, session_id: str) -> None: ...
+
+
+# --- parsing (allow-list) -------------------------------------------------------------------
+
+
+class MalformedDevice(ValueError):
+    """One device entry could not be parsed; the caller skips it."""
+
+
+def parse_profile(raw: Any) -> StreamProfile:
+    if not isinstance(raw, dict):
+        raise MalformedDevice("profile is not an object")
+    protocol = raw.get("protocol")
+    width, height = raw.get("width"), raw.get("height")
+    video, audio = raw.get("video_codec"), raw.get("audio_codec")
+    if protocol not in ("RTSP", "WEBRTC"):
+        raise MalformedDevice("unknown protocol")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise MalformedDevice("bad resolution")
+    if video not in VIDEO_CODECS or audio not in AUDIO_CODECS:
+        raise MalformedDevice("unknown codec")
+    return StreamProfile(protocol=protocol, width=width, height=height, video_codec=video, audio_codec=audio)
+
+
+def parse_device(raw: Any) -> Device:
+    if not isinstance(raw, dict):
+        raise MalformedDevice("device is not an object")
+    device_id, name, kind = raw.get("id"), raw.get("name"), raw.get("kind")
+    if not isinstance(device_id, str) or not device_id:
+        raise MalformedDevice("missing id")
+    if not isinstance(name, str):
+        raise MalformedDevice("missing name")
+    if kind not in ("camera", "doorbell", "nvr_channel"):
+        raise MalformedDevice("unknown kind")
+    parent = raw.get("parent_id")
+    if kind == "nvr_channel" and not isinstance(parent, str):
+        raise MalformedDevice("NVR channel without parent")
+    caps = raw.get("capabilities") or {}
+    if not isinstance(caps, dict):
+        raise MalformedDevice("capabilities is not an object")
+    profiles_raw = raw.get("stream_profiles") or []
+    if not isinstance(profiles_raw, list):
+        raise MalformedDevice("stream_profiles is not a list")
+    return Device(
+        id=device_id,
+        name=name,
+        kind=kind,
+        parent_id=parent if isinstance(parent, str) else None,
+        model=str(raw.get("model") or ""),
+        firmware=str(raw.get("firmware") or ""),
+        online=raw.get("online") is True,
+        privacy_mode=raw.get("privacy_mode") is True,
+        motion_detection=caps.get("motion_detection") is True,
+        person_detection=caps.get("person_detection") is True,
+        two_way_audio=caps.get("two_way_audio") is True,
+        profiles=tuple(parse_profile(p) for p in profiles_raw),
+    )

@@ -1,0 +1,191 @@
+"""Structured JSON logs that cannot carry personal data.
+
+Every line is one JSON object: level, logger, message, correlation id (the directive's
+messageId or the request id), and explicit ``fields``. A redaction filter runs on every
+record before formatting:
+
+* fields whose name says they hold a secret or a personal value (token, uri, sdp, name, ...)
+  are replaced by ``"[redacted]"``;
+* any string that looks like a URL, an LWA/bearer token, an SDP body or an e-mail address is
+  replaced wherever it appears, including inside the message text;
+* exceptions are logged as type and stack frames only, never their message (which could hold
+  a value).
+
+stdlib logging on purpose: aws-lambda-powertools' Logger costs ~45 ms of cold start and does
+not redact anything by itself (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+# Field-name words whose values never reach a log line ("user_id", "streamUri", "offer_sdp", ...).
+_SENSITIVE_WORDS = frozenset(
+    {
+        "token",
+        "tokens",
+        "secret",
+        "password",
+        "authorization",
+        "code",
+        "uri",
+        "url",
+        "sdp",
+        "offer",
+        "answer",
+        "name",
+        "names",
+        "email",
+        "phone",
+        "id",
+        "ids",
+        "serial",
+        "mac",
+        "ssid",
+        "bssid",
+        "ip",
+        "location",
+        "cookie",
+        "body",
+        "nickname",
+        "avatar",
+    }
+)
+# Names made of those words that hold only safe, bounded values.
+_SAFE_KEYS = frozenset(
+    {
+        "error_code",
+        "status_code",
+        "event_name",
+        "intent_name",
+        "interface_name",
+        "correlation_id",
+        "message_id",
+        "request_id",
+    }
+)
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+_PATTERNS = (
+    re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"),  # any URL (rtsps, https, ...)
+    re.compile(r"\bAtz[ar]\|\S+"),  # Login with Amazon tokens
+    re.compile(r"(?i)\bbearer\s+\S+"),
+    re.compile(r"v=0(?:\r?\n|\\r\\n|\\n).*", re.S),  # SDP bodies
+    re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"),  # e-mail addresses
+    re.compile(r"\bz1_[A-Za-z0-9_-]{8,}"),  # endpointIds
+)
+
+
+def _is_sensitive_key(key: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(key)]
+    if "_".join(words) in _SAFE_KEYS:
+        return False
+    return any(w in _SENSITIVE_WORDS for w in words)
+
+
+def scrub_text(text: str) -> str:
+    for pattern in _PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def scrub(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with every sensitive field and pattern redacted."""
+    if key and _is_sensitive_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub_text(type(value).__name__)
+
+
+class RedactionFilter(logging.Filter):
+    """Scrubs message, arguments and fields of every record in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the line, nor leak the args
+            message = str(record.msg)
+        record.msg = scrub_text(message)
+        record.args = None
+        fields = getattr(record, "fields", None)
+        if fields is not None:
+            record.fields = scrub(fields)
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _, tb = record.exc_info
+            frames = [
+                f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in traceback.extract_tb(tb)
+            ]
+            record.exception_summary = {"type": exc_type.__name__, "frames": frames[-8:]}
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+        }
+        cid = correlation_id.get()
+        if cid:
+            line["correlation_id"] = cid
+        fields = getattr(record, "fields", None)
+        if fields:
+            line["fields"] = fields
+        summary = getattr(record, "exception_summary", None)
+        if summary:
+            line["exception"] = summary
+        return json.dumps(line, separators=(",", ":"), default=str)
+
+
+_configured = False
+
+
+def configure(level: str = "INFO", stream: Any = None) -> None:
+    """Install the JSON handler with redaction on the root logger (once per container)."""
+    global _configured
+    root = logging.getLogger()
+    if _configured and stream is None:
+        return
+    for handler in list(root.handlers):
+        if getattr(handler, "_zosi", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler._zosi = True  # type: ignore[attr-defined]
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # The Lambda runtime's own handler would print unredacted text: keep only ours.
+    for other in list(root.handlers):
+        if other is not handler and not getattr(other, "_zosi", False):
+            other.addFilter(RedactionFilter())
+    for noisy in ("botocore", "urllib3", "pynamodb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configured = True
+
+
+def log(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    """Log ``message`` with structured ``fields`` (scrubbed like everything else)."""
+    logger.log(level, message, extra={"fields": fields} if fields else None)

@@ -1,0 +1,124 @@
+"""Pseudonymous identifiers: keyed hashes of user ids and opaque, owner-bound endpointIds.
+
+* ``user_key`` / ``alexa_user_key``: HMAC-SHA256 under a secret key, truncated to 128 bits.
+  Stable, not reversible without the key, different for the two id spaces.
+* ``endpoint_id`` / ``device_id_for``: deterministic authenticated encryption (AES-SIV) of the
+  ACCloud device id, with the owner's user key as associated data. The id is stable across
+  discoveries, reveals no serial or MAC, and only decrypts for its owner, so the stream path
+  finds the device without a database read and a foreign endpointId is simply "not yours".
+
+Keys come from the Secrets Manager secret ``ZOSI_PSEUDONYM_SECRET_ID``:
+``{"user_hash_key": <base64, >= 32 bytes>, "endpoint_key": <base64, 64 bytes>}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from skill import secrets
+from skill.config import settings
+
+ENDPOINT_ID_PREFIX = "z1_"  # format version 1; a new key or scheme gets a new prefix
+_ENDPOINT_AD = b"zosi-endpoint-v1"
+MAX_ENDPOINT_ID = 256
+
+
+class UnknownEndpoint(ValueError):
+    """The endpointId is malformed, from another owner, or from another key."""
+
+
+@dataclass(frozen=True)
+class PseudonymKeys:
+    user_hash_key: bytes
+    endpoint_key: bytes
+
+    @cached_property
+    def _siv(self):  # type: ignore[no-untyped-def]
+        from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+        return AESSIV(self.endpoint_key)
+
+
+_lock = threading.Lock()
+_keys: PseudonymKeys | None = None
+
+
+def keys() -> PseudonymKeys:
+    global _keys
+    if _keys is None:
+        with _lock:
+            if _keys is None:
+                raw = secrets.get(settings().pseudonym_secret_id)
+                try:
+                    user_key = base64.b64decode(raw["user_hash_key"])
+                    endpoint_key = base64.b64decode(raw["endpoint_key"])
+                except (KeyError, ValueError, TypeError):
+                    raise secrets.SecretUnavailable("pseudonym keys malformed") from None
+                if len(user_key) < 32 or len(endpoint_key) != 64:
+                    raise secrets.SecretUnavailable("pseudonym keys have the wrong length")
+                _keys = PseudonymKeys(user_key, endpoint_key)
+    return _keys
+
+
+def reset() -> None:
+    global _keys
+    with _lock:
+        _keys = None
+
+
+def _keyed_hash(domain: bytes, value: str) -> str:
+    digest = hmac.new(keys().user_hash_key, domain + b"\0" + value.encode("utf-8"), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def user_key(accloud_user_id: str) -> str:
+    """The partition key of everything stored about an ACCloud user."""
+    return "u_" + _keyed_hash(b"accloud-user", accloud_user_id)
+
+
+def alexa_user_key(alexa_user_id: str) -> str:
+    """Keyed hash of an Alexa userId (skill events carry it; directives do not)."""
+    return "a_" + _keyed_hash(b"alexa-user", alexa_user_id)
+
+
+def link_key(accloud_link_id: str) -> str:
+    """Keyed hash of ACCloud's account-link id (one per Alexa account linked to a ZOSI account)."""
+    return "l_" + _keyed_hash(b"accloud-link", accloud_link_id)
+
+
+def log_key(value: str) -> str:
+    """A short keyed hash for correlating log lines about one user without naming them."""
+    return _keyed_hash(b"log", value)[:12]
+
+
+def endpoint_id(owner_user_id: str, device_id: str) -> str:
+    sealed = keys()._siv.encrypt(device_id.encode("utf-8"), [_ENDPOINT_AD, user_key(owner_user_id).encode()])
+    encoded = ENDPOINT_ID_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+    if len(encoded) > MAX_ENDPOINT_ID:
+        raise ValueError("device id too long for an endpointId")
+    return encoded
+
+
+def device_id_for(owner_user_id: str, endpoint: str) -> str:
+    """The ACCloud device id behind ``endpoint``, or UnknownEndpoint if it is not the owner's."""
+    if not isinstance(endpoint, str) or not endpoint.startswith(ENDPOINT_ID_PREFIX):
+        raise UnknownEndpoint("not a ZOSI endpointId")
+    if len(endpoint) > MAX_ENDPOINT_ID:
+        raise UnknownEndpoint("endpointId too long")
+    body = endpoint[len(ENDPOINT_ID_PREFIX) :]
+    try:
+        sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, TypeError):
+        raise UnknownEndpoint("endpointId is not base64") from None
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        plain = keys()._siv.decrypt(sealed, [_ENDPOINT_AD, user_key(owner_user_id).encode()])
+    except (InvalidTag, ValueError):
+        raise UnknownEndpoint("endpointId does not belong to this owner") from None
+    return plain.decode("utf-8")

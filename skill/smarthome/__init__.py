@@ -1,0 +1,1 @@
+"""Smart Home API v3: directive registry, message builders, typed errors, one module per interface."""

@@ -1,0 +1,81 @@
+"""Alexa.CameraStreamController: a live RTSP stream on an Echo Show or Fire TV.
+
+Hot path: no database read (the endpointId decrypts to the device, the endpoint cookie holds
+the profiles discovery advertised), one ACCloud call when the caller is cached (two cold).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skill.cloud.contract import StreamProfile
+from skill.smarthome import endpoints, messages
+from skill.smarthome.context import DirectiveContext
+from skill.smarthome.errors import InvalidDirective, InvalidValue
+from skill.smarthome.registry import handles
+
+AUDIO_PREFERENCE = {"AAC": 2, "G711": 1, "NONE": 0}
+
+
+def requested_profiles(payload: dict[str, Any]) -> list[tuple[StreamProfile, str]]:
+    """(profile, requested authorizationType) for each RTSP stream the directive asks for."""
+    streams = payload.get("cameraStreams")
+    if not isinstance(streams, list) or not streams:
+        raise InvalidDirective("cameraStreams missing")
+    wanted = []
+    for stream in streams:
+        if not isinstance(stream, dict):
+            raise InvalidDirective("cameraStreams entry malformed")
+        resolution = stream.get("resolution")
+        if not isinstance(resolution, dict):
+            raise InvalidDirective("resolution missing")
+        width, height = resolution.get("width"), resolution.get("height")
+        if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+            raise InvalidDirective("resolution malformed")
+        if stream.get("protocol") != "RTSP":
+            continue  # WebRTC goes through Alexa.RTCSessionController
+        video, audio = stream.get("videoCodec"), stream.get("audioCodec")
+        if not isinstance(video, str) or not isinstance(audio, str):
+            raise InvalidDirective("codecs missing")
+        auth = stream.get("authorizationType")
+        wanted.append(
+            (StreamProfile("RTSP", width, height, video, audio), auth if isinstance(auth, str) else "")
+        )
+    return wanted
+
+
+def choose(wanted: list[tuple[StreamProfile, str]], supported: list[StreamProfile] | None) -> StreamProfile:
+    """The best requested profile the camera really streams: most pixels, then richer audio.
+
+    Without the discovery cookie (an endpoint discovered by an older version) ACCloud is the
+    judge: the best requested profile is asked for and ACCloud refuses what it cannot do.
+    """
+    candidates = [p for p, _ in wanted if supported is None or p in supported]
+    if not candidates:
+        raise InvalidValue("none of the requested stream configurations is supported by this camera")
+    return max(candidates, key=lambda p: (p.width * p.height, AUDIO_PREFERENCE.get(p.audio_codec, 0)))
+
+
+@handles("Alexa.CameraStreamController", "InitializeCameraStreams")
+def initialize_camera_streams(ctx: DirectiveContext) -> dict[str, Any]:
+    wanted = requested_profiles(ctx.directive.payload)
+    profile = choose(wanted, endpoints.decode_profiles(ctx.directive.cookie))
+    device_id = ctx.device_id()
+    minted = ctx.cloud.mint_stream(ctx.token, device_id, profile)
+    stream = {
+        "uri": minted.uri,
+        "expirationTime": messages.iso_millis(minted.expires_at),
+        "idleTimeoutSeconds": minted.idle_timeout_seconds,
+        "protocol": "RTSP",
+        "resolution": {"width": profile.width, "height": profile.height},
+        "authorizationType": minted.authorization_type,
+        "videoCodec": profile.video_codec,
+        "audioCodec": profile.audio_codec,
+    }
+    return messages.response(
+        ctx.directive,
+        namespace="Alexa.CameraStreamController",
+        name="Response",
+        payload={"cameraStreams": [stream], "imageUri": minted.snapshot_uri},
+        properties=[messages.connectivity(True)],
+    )

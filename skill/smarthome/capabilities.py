@@ -1,0 +1,124 @@
+"""One class per Alexa interface: whether a device has it, its discovery entry, its state.
+
+The discovery entries are truthful: stream configurations come from the profiles ACCloud says
+each device really streams, one configuration per profile, so the cross product Alexa builds
+from a configuration never names a combination the camera cannot deliver.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from skill.cloud.contract import Device
+from skill.smarthome import messages
+
+
+class Capability:
+    interface: ClassVar[str]
+    version: ClassVar[str] = "3"
+
+    def applies(self, device: Device) -> bool:
+        return True
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        return {"type": "AlexaInterface", "interface": self.interface, "version": self.version}
+
+    def state(self, device: Device, sampled_at: datetime) -> list[dict[str, Any]]:
+        return []
+
+
+class Alexa(Capability):
+    interface = "Alexa"
+
+
+class EndpointHealth(Capability):
+    interface = "Alexa.EndpointHealth"
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["properties"] = {
+            "supported": [{"name": "connectivity"}],
+            "proactivelyReported": True,
+            "retrievable": True,
+        }
+        return entry
+
+    def state(self, device: Device, sampled_at: datetime) -> list[dict[str, Any]]:
+        return [messages.connectivity(device.online, sampled_at)]
+
+
+class CameraStreamController(Capability):
+    interface = "Alexa.CameraStreamController"
+
+    def applies(self, device: Device) -> bool:
+        return bool(device.profiles_for("RTSP"))
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["cameraStreamConfigurations"] = [
+            {
+                "protocols": ["RTSP"],
+                "resolutions": [{"width": p.width, "height": p.height}],
+                "authorizationTypes": ["NONE"],
+                "videoCodecs": [p.video_codec],
+                "audioCodecs": [p.audio_codec],
+            }
+            for p in device.profiles_for("RTSP")
+        ]
+        return entry
+
+
+class RTCSessionController(Capability):
+    interface = "Alexa.RTCSessionController"
+
+    def applies(self, device: Device) -> bool:
+        return bool(device.profiles_for("WEBRTC"))
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["configuration"] = {"isFullDuplexAudioSupported": device.two_way_audio}
+        return entry
+
+
+class DoorbellEventSource(Capability):
+    interface = "Alexa.DoorbellEventSource"
+
+    def applies(self, device: Device) -> bool:
+        return device.kind == "doorbell"
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["proactivelyReported"] = True
+        return entry
+
+
+class MotionSensor(Capability):
+    interface = "Alexa.MotionSensor"
+
+    def applies(self, device: Device) -> bool:
+        return device.motion_detection
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        # Motion arrives only as ACCloud webhooks; there is no current state to retrieve.
+        entry["properties"] = {
+            "supported": [{"name": "detectionState"}],
+            "proactivelyReported": True,
+            "retrievable": False,
+        }
+        return entry
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Alexa(),
+    CameraStreamController(),
+    RTCSessionController(),
+    DoorbellEventSource(),
+    MotionSensor(),
+    EndpointHealth(),
+)
+
+
+def for_device(device: Device) -> list[Capability]:
+    return [c for c in CAPABILITIES if c.applies(device)]

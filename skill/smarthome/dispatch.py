@@ -1,0 +1,109 @@
+"""Turns a Smart Home directive event into exactly one answer, never an exception.
+
+Unknown (namespace, name) pairs and malformed envelopes get INVALID_DIRECTIVE; typed Alexa
+errors become their ErrorResponse; ACCloud failures are mapped in ``errors.from_cloud``;
+anything unexpected is INTERNAL_ERROR. This is the only place that builds error responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from skill import secrets
+from skill.cloud import contract, users
+from skill.cloud.client import Deadline, HttpCameraCloud
+from skill.config import ConfigError, Settings, settings
+from skill.privacy.logs import correlation_id, log
+from skill.smarthome import errors, messages, registry
+from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
+from skill.smarthome.directive import Directive
+
+# Importing an interface module registers its handlers.
+from skill.smarthome import camera_stream, discovery, health  # noqa: F401  isort: skip
+
+_log = logging.getLogger(__name__)
+_ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
+
+
+def default_cloud(config: Settings, deadline: Deadline) -> contract.CameraCloud:
+    return HttpCameraCloud(config, deadline)
+
+
+def handle(
+    event: Any, lambda_context: Any = None, cloud_factory: CloudFactory | None = None
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    directive: Directive | None = None
+    outcome = "ok"
+    try:
+        directive = Directive.parse(event)
+        correlation_id.set(directive.message_id)
+        handler = registry.lookup(*directive.key)
+        if handler is None:
+            raise errors.InvalidDirective("unsupported directive")
+        config = settings()
+        remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
+        deadline = Deadline(budget_for(directive, remaining))
+        cloud = (cloud_factory or default_cloud)(config, deadline)
+        answer = handler(DirectiveContext(directive, config, cloud, deadline))
+    except errors.AlexaError as exc:
+        directive = directive or _salvage(event)
+        answer, outcome = _error(directive, exc)
+    except contract.CloudError as exc:
+        if isinstance(exc, contract.InvalidToken | contract.ExpiredToken) and directive and directive.token:
+            users.forget(directive.token)
+        answer, outcome = _error(directive, errors.from_cloud(exc))
+    except (ConfigError, secrets.SecretUnavailable) as exc:
+        log(_log, logging.ERROR, "configuration problem", error_code=type(exc).__name__, detail=str(exc))
+        directive = directive or _salvage(event)
+        answer, outcome = _error(directive, errors.InternalError("internal error"))
+    except Exception:
+        _log.exception("directive handler failed")
+        directive = directive or _salvage(event)
+        answer, outcome = _error(directive, errors.InternalError("internal error"))
+    log(
+        _log,
+        logging.INFO if outcome == "ok" else logging.WARNING,
+        "directive handled",
+        namespace=directive.namespace if directive else None,
+        directive=directive.name if directive else None,
+        outcome=outcome,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return answer
+
+
+def _error(directive: Directive | None, error: errors.AlexaError) -> tuple[dict[str, Any], str]:
+    """The ErrorResponse for ``error``; AcceptGrant only ever fails as ACCEPT_GRANT_FAILED."""
+    in_grant = directive is not None and directive.namespace == "Alexa.Authorization"
+    if in_grant and not isinstance(error, errors.AcceptGrantFailed):
+        error = errors.AcceptGrantFailed(f"grant not accepted: {error.error_type.lower()}")
+    return messages.error_response(directive, error), error.error_type
+
+
+def _salvage(event: Any) -> Directive | None:
+    """Enough of a malformed directive to echo its correlationToken and endpointId."""
+    try:
+        raw = event["directive"]
+        header = raw.get("header", {}) if isinstance(raw, dict) else {}
+        token = header.get("correlationToken")
+        endpoint = raw.get("endpoint") if isinstance(raw, dict) else None
+        endpoint_id = endpoint.get("endpointId") if isinstance(endpoint, dict) else None
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return Directive(
+        namespace=str(header.get("namespace", "")) if isinstance(header, dict) else "",
+        name="",
+        message_id="",
+        correlation_token=token if isinstance(token, str) and 0 < len(token) <= 4096 else None,
+        payload={},
+        token=None,
+        endpoint_id=endpoint_id if _valid_endpoint_id(endpoint_id) else None,
+    )
+
+
+def _valid_endpoint_id(value: Any) -> bool:
+    return isinstance(value, str) and _ENDPOINT_ID.fullmatch(value) is not None

@@ -1,0 +1,122 @@
+"""The one allow-list that turns an ACCloud device into what Amazon receives.
+
+Amazon gets exactly: an opaque endpointId, the user's own camera name, "ZOSI", a description
+from kind and model, display categories, capabilities, model and firmware version, and a
+cookie with the stream profiles (so the stream path needs no extra lookup). Never a serial
+number, MAC, Wi-Fi name, IP, location or the ACCloud device id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from skill.cloud.contract import Device, StreamProfile, parse_profile
+from skill.privacy import pseudonyms
+from skill.smarthome import capabilities
+
+MANUFACTURER = "ZOSI"
+MAX_ENDPOINTS = 300  # Alexa's per-customer limit
+MAX_NAME = 128
+MAX_DESCRIPTION = 128
+MAX_ATTRIBUTE = 256
+
+_KIND_LABEL = {"camera": "camera", "doorbell": "video doorbell", "nvr_channel": "NVR camera channel"}
+_CATEGORIES = {"camera": ["CAMERA"], "doorbell": ["CAMERA", "DOORBELL"], "nvr_channel": ["CAMERA"]}
+# Order of kinds when more than MAX_ENDPOINTS must be cut: doorbells matter most.
+_KIND_ORDER = {"doorbell": 0, "camera": 1, "nvr_channel": 2}
+_SPACES = re.compile(r"\s+")
+_PROFILE_COOKIE = "profiles"
+
+
+class UndescribableDevice(ValueError):
+    """The device cannot be described to Alexa (e.g. no usable name); it is skipped."""
+
+
+def friendly_name(raw: str) -> str:
+    """Letters, digits and single spaces, at most 128 characters (Alexa's strictest rule)."""
+    kept = "".join(
+        ch if unicodedata.category(ch)[0] in ("L", "N") else " " for ch in unicodedata.normalize("NFC", raw)
+    )
+    name = _SPACES.sub(" ", kept).strip()[:MAX_NAME].strip()
+    if not name:
+        raise UndescribableDevice("no usable name")
+    return name
+
+
+def _clip(text: str, limit: int) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    return text[:limit]
+
+
+def description(device: Device) -> str:
+    model = _clip(device.model, 40)
+    label = _KIND_LABEL[device.kind]
+    return _clip(
+        f"{MANUFACTURER} {label} {model} via ZOSI Smart" if model else f"{MANUFACTURER} {label}",
+        MAX_DESCRIPTION,
+    )
+
+
+def encode_profiles(profiles: Iterable[StreamProfile]) -> str:
+    return json.dumps(
+        [[p.protocol, p.width, p.height, p.video_codec, p.audio_codec] for p in profiles],
+        separators=(",", ":"),
+    )
+
+
+def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
+    """The stream profiles discovery put in the endpoint cookie, or None when absent or bad."""
+    raw = cookie.get(_PROFILE_COOKIE)
+    if not raw:
+        return None
+    try:
+        rows = json.loads(raw)
+        return [
+            parse_profile(
+                {"protocol": r[0], "width": r[1], "height": r[2], "video_codec": r[3], "audio_codec": r[4]}
+            )
+            for r in rows
+        ]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
+    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport)."""
+    endpoint: dict[str, Any] = {
+        "endpointId": pseudonyms.endpoint_id(owner_user_id, device.id),
+        "manufacturerName": MANUFACTURER,
+        "friendlyName": friendly_name(device.name),
+        "description": description(device),
+        "displayCategories": list(_CATEGORIES[device.kind]),
+        "additionalAttributes": {"manufacturer": MANUFACTURER},
+        "capabilities": [c.discovery(device) for c in capabilities.for_device(device)],
+    }
+    if device.model:
+        endpoint["additionalAttributes"]["model"] = _clip(device.model, MAX_ATTRIBUTE)
+    if device.firmware:
+        endpoint["additionalAttributes"]["firmwareVersion"] = _clip(device.firmware, MAX_ATTRIBUTE)
+    if device.profiles:
+        endpoint["cookie"] = {_PROFILE_COOKIE: encode_profiles(device.profiles)}
+    return endpoint
+
+
+def capability_digest(endpoint: dict[str, Any]) -> str:
+    """A short digest of what Alexa knows about an endpoint; a change means AddOrUpdateReport."""
+    relevant = {k: endpoint[k] for k in ("friendlyName", "description", "displayCategories", "capabilities")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def select(devices: list[Device]) -> tuple[list[Device], int]:
+    """At most MAX_ENDPOINTS devices, chosen deterministically; returns (kept, dropped count).
+
+    Order: doorbells, cameras, then NVR channels; within a kind by name, then device id. The
+    same account always yields the same 300, whatever order ACCloud lists them in.
+    """
+    ordered = sorted(devices, key=lambda d: (_KIND_ORDER[d.kind], d.name.casefold(), d.id))
+    return ordered[:MAX_ENDPOINTS], max(0, len(ordered) - MAX_ENDPOINTS)

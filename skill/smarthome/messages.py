@@ -1,0 +1,116 @@
+"""Builders for every message the skill sends to Alexa (responses and Event Gateway events).
+
+One place decides the envelope: a UUID4 messageId per message, payloadVersion "3", the
+directive's correlationToken echoed, timestamps in the schema's UTC format.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from skill.smarthome.directive import Directive
+from skill.smarthome.errors import AlexaError
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_millis(moment: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ss.sssZ``: timeOfSample and expirationTime."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_seconds(moment: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ssZ``: DoorbellPress timestamps allow no fraction."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def header(namespace: str, name: str, correlation_token: str | None = None) -> dict[str, Any]:
+    built = {"namespace": namespace, "name": name, "messageId": str(uuid.uuid4()), "payloadVersion": "3"}
+    if correlation_token:
+        built["correlationToken"] = correlation_token
+    return built
+
+
+def prop(
+    namespace: str,
+    name: str,
+    value: Any,
+    sampled_at: datetime | None = None,
+    uncertainty_ms: int = 0,
+) -> dict[str, Any]:
+    return {
+        "namespace": namespace,
+        "name": name,
+        "value": value,
+        "timeOfSample": iso_millis(sampled_at or utc_now()),
+        "uncertaintyInMilliseconds": uncertainty_ms,
+    }
+
+
+def connectivity(online: bool, sampled_at: datetime | None = None) -> dict[str, Any]:
+    return prop(
+        "Alexa.EndpointHealth",
+        "connectivity",
+        {"value": "OK" if online else "UNREACHABLE"},
+        sampled_at,
+    )
+
+
+def response(
+    directive: Directive,
+    *,
+    namespace: str = "Alexa",
+    name: str = "Response",
+    payload: dict[str, Any] | None = None,
+    properties: list[dict[str, Any]] | None = None,
+    with_endpoint: bool = True,
+) -> dict[str, Any]:
+    """A synchronous answer to ``directive``."""
+    event: dict[str, Any] = {"header": header(namespace, name, directive.correlation_token)}
+    if with_endpoint and directive.endpoint_id:
+        event["endpoint"] = {"endpointId": directive.endpoint_id}
+    event["payload"] = payload if payload is not None else {}
+    message: dict[str, Any] = {"event": event}
+    if properties:
+        message["context"] = {"properties": properties}
+    return message
+
+
+def error_response(directive: Directive | None, error: AlexaError) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "header": header(
+            error.namespace, "ErrorResponse", directive.correlation_token if directive else None
+        ),
+        "payload": error.payload(),
+    }
+    if directive is not None and directive.endpoint_id and error.namespace == "Alexa":
+        event["endpoint"] = {"endpointId": directive.endpoint_id}
+    return {"event": event}
+
+
+def gateway_event(
+    namespace: str,
+    name: str,
+    *,
+    payload: dict[str, Any],
+    scope_token: str,
+    endpoint_id: str | None = None,
+    properties: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A proactive event for the Alexa Event Gateway, scoped by the user's LWA token."""
+    event: dict[str, Any] = {"header": header(namespace, name)}
+    if endpoint_id is not None:
+        event["endpoint"] = {
+            "scope": {"type": "BearerToken", "token": scope_token},
+            "endpointId": endpoint_id,
+        }
+    event["payload"] = payload
+    message: dict[str, Any] = {"event": event}
+    if properties is not None:
+        message["context"] = {"properties": properties}
+    return message
