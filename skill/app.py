@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from skill.privacy.logs import log
+from skill.privacy.logs import correlation_id, log
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def classify(event: Any) -> str:
 
 
 def route(event: Any, context: Any = None) -> Any:
+    # Until a side knows better (a directive's messageId), log lines carry the Lambda request id.
+    correlation_id.set(getattr(context, "aws_request_id", None))
     kind = classify(event)
     if kind == "smarthome":
         from skill.smarthome.dispatch import handle
@@ -51,17 +53,8 @@ def route(event: Any, context: Any = None) -> Any:
 
 
 def _custom(event: dict[str, Any], context: Any) -> Any:
-    try:
-        from skill.voice.dispatch import handle
-    except ImportError:  # the voice side is not part of this build yet
-        log(_log, logging.WARNING, "custom request received but the voice side is not available")
-        return {
-            "version": "1.0",
-            "response": {
-                "outputSpeech": {"type": "PlainText", "text": "Sorry, ZOSI Smart can't answer that yet."},
-                "shouldEndSession": True,
-            },
-        }
+    from skill.voice.dispatch import handle
+
     return handle(event, context)
 
 
