@@ -1,5 +1,7 @@
 """AWS Lambda entry point of the ZOSI Smart skill backend."""
 
+from typing import Any
+
 from skill.app import route
 from skill.config import settings
 from skill.privacy.logs import configure
@@ -7,5 +9,5 @@ from skill.privacy.logs import configure
 configure(settings().log_level)
 
 
-def handler(event, context):  # type: ignore[no-untyped-def]
+def handler(event: Any, context: Any) -> Any:
     return route(event, context)

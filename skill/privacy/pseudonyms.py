@@ -19,9 +19,13 @@ import hmac
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from skill import secrets
 from skill.config import settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 ENDPOINT_ID_PREFIX = "z1_"  # format version 1; a new key or scheme gets a new prefix
 _ENDPOINT_AD = b"zosi-endpoint-v1"
@@ -38,7 +42,7 @@ class PseudonymKeys:
     endpoint_key: bytes
 
     @cached_property
-    def _siv(self):  # type: ignore[no-untyped-def]
+    def _siv(self) -> AESSIV:
         from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
         return AESSIV(self.endpoint_key)
@@ -71,29 +75,30 @@ def reset() -> None:
         _keys = None
 
 
-def _keyed_hash(domain: bytes, value: str) -> str:
+def keyed_hash(domain: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value`` in its own ``domain``, truncated to 128 bits (hex)."""
     digest = hmac.new(keys().user_hash_key, domain + b"\0" + value.encode("utf-8"), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 
 def user_key(accloud_user_id: str) -> str:
     """The partition key of everything stored about an ACCloud user."""
-    return "u_" + _keyed_hash(b"accloud-user", accloud_user_id)
+    return "u_" + keyed_hash(b"accloud-user", accloud_user_id)
 
 
 def alexa_user_key(alexa_user_id: str) -> str:
     """Keyed hash of an Alexa userId (skill events carry it; directives do not)."""
-    return "a_" + _keyed_hash(b"alexa-user", alexa_user_id)
+    return "a_" + keyed_hash(b"alexa-user", alexa_user_id)
 
 
 def link_key(accloud_link_id: str) -> str:
     """Keyed hash of ACCloud's account-link id (one per Alexa account linked to a ZOSI account)."""
-    return "l_" + _keyed_hash(b"accloud-link", accloud_link_id)
+    return "l_" + keyed_hash(b"accloud-link", accloud_link_id)
 
 
 def log_key(value: str) -> str:
     """A short keyed hash for correlating log lines about one user without naming them."""
-    return _keyed_hash(b"log", value)[:12]
+    return keyed_hash(b"log", value)[:12]
 
 
 def endpoint_id(owner_user_id: str, device_id: str) -> str:

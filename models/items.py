@@ -1,0 +1,174 @@
+"""The item kinds of the single table.
+
+Everything about a user sits under ``pk = pseudonyms.user_key(accloud_user_id)``; the sort key
+names the kind. Global short-lived rows (webhook dedupe) have their own partitions. Every
+attribute is declared with purpose, retention and policy clause in ``models.inventory``.
+
+TTL: the table's time-to-live attribute is ``expires_at`` (``TTL_ATTRIBUTE``). Only the
+short-lived kinds may carry it; DynamoDB deletes expired rows late (up to days), so readers treat
+a row whose ``expires_at`` has passed as absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+
+from models.base import TableModel
+
+TTL_ATTRIBUTE = "expires_at"
+ALEXA_USER_INDEX = "by_alexa_user"
+
+PROFILE_SK = "profile"
+LINK_PREFIX = "link#"
+ENDPOINT_PREFIX = "ep#"
+RTC_PREFIX = "rtc#"
+DEDUPE_PREFIX = "dedupe#"
+DEDUPE_SK = "dedupe"
+
+
+class AccountProfile(TableModel):
+    """One per user: consent and activity times and the accepted privacy-policy version."""
+
+    class Meta:
+        table_name = "unbound"  # models.base.bind_table sets the configured name
+
+    consented_at = UTCDateTimeAttribute()
+    linked_at = UTCDateTimeAttribute(null=True)
+    accepted_policy_version = UnicodeAttribute()
+    last_active_at = UTCDateTimeAttribute()
+
+    @staticmethod
+    def sort_key() -> str:
+        return PROFILE_SK
+
+
+class ByAlexaUser(GlobalSecondaryIndex["AccountLink"]):
+    """Sparse, keys-only: which links belong to an Alexa user (skill events carry only the userId)."""
+
+    class Meta:
+        index_name = ALEXA_USER_INDEX
+        projection = KeysOnlyProjection()
+
+    alexa_user_key = UnicodeAttribute(hash_key=True)
+
+
+class AccountLink(TableModel):
+    """One per ACCloud account link (one Alexa account linked to the ZOSI account).
+
+    Holds the Login-with-Amazon grant for the Event Gateway, envelope-encrypted
+    (``skill.privacy.envelope``), and the refresh lease that serializes refreshes across containers.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    alexa_user_key = UnicodeAttribute(null=True)  # absent until a skill event names the Alexa user
+    region = UnicodeAttribute()  # Event Gateway region: "NA" | "EU" | "FE"
+    linked_at = UTCDateTimeAttribute()
+    events_permitted = BooleanAttribute(default=False)
+    grant_ciphertext = BinaryAttribute(null=True, legacy_encoding=False)
+    grant_expires_at = UTCDateTimeAttribute(null=True)
+    refresh_lease_owner = UnicodeAttribute(null=True)
+    refresh_lease_until = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+    by_alexa_user = ByAlexaUser()
+
+    @staticmethod
+    def sort_key(link_key: str) -> str:
+        return LINK_PREFIX + link_key
+
+    @property
+    def link_key(self) -> str:
+        return self.sk[len(LINK_PREFIX) :]
+
+    @property
+    def has_grant(self) -> bool:
+        return self.grant_ciphertext is not None
+
+
+class EndpointEntry(TableModel):
+    """One per endpoint reported to Alexa: enough to compute AddOrUpdate/Delete diffs."""
+
+    class Meta:
+        table_name = "unbound"
+
+    categories = ListAttribute(of=UnicodeAttribute, default=list)
+    capability_digest = UnicodeAttribute()
+
+    @staticmethod
+    def sort_key(endpoint_id: str) -> str:
+        return ENDPOINT_PREFIX + endpoint_id
+
+    @property
+    def endpoint_id(self) -> str:
+        return self.sk[len(ENDPOINT_PREFIX) :]
+
+
+class RtcSession(TableModel):
+    """A WebRTC session in progress, known only by a keyed hash of Alexa's sessionId (no SDP)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    connected = BooleanAttribute(default=False)
+    expires_at = TTLAttribute()
+
+    @staticmethod
+    def sort_key(session_hash: str) -> str:
+        return RTC_PREFIX + session_hash
+
+
+class WebhookDedupe(TableModel):
+    """A processed ACCloud webhook event id (keyed hash), so a redelivery is not sent to Alexa twice."""
+
+    class Meta:
+        table_name = "unbound"
+
+    expires_at = TTLAttribute()
+
+    @staticmethod
+    def partition_key(event_hash: str) -> str:
+        return DEDUPE_PREFIX + event_hash
+
+
+# Sort-key prefix -> item kind, for code that reads a whole partition (export).
+KIND_BY_SK_PREFIX: tuple[tuple[str, type[TableModel]], ...] = (
+    (PROFILE_SK, AccountProfile),
+    (LINK_PREFIX, AccountLink),
+    (ENDPOINT_PREFIX, EndpointEntry),
+    (RTC_PREFIX, RtcSession),
+    (DEDUPE_SK, WebhookDedupe),
+)
+
+
+def kind_of(sort_key: str) -> type[TableModel] | None:
+    for prefix, model in KIND_BY_SK_PREFIX:
+        if sort_key.startswith(prefix):
+            return model
+    return None
+
+
+def capability_digest(capabilities: Any) -> str:
+    """A short, stable hash of an endpoint's advertised capabilities (JSON-serialisable)."""
+    canonical = json.dumps(capabilities, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def is_live(expires_at: datetime | None, now: datetime) -> bool:
+    """A TTL row counts only until its expiry (DynamoDB deletes late; moto never does)."""
+    return expires_at is not None and expires_at > now

@@ -1,0 +1,560 @@
+"""Every operation on the table. No other module queries DynamoDB.
+
+Each function documents its DynamoDB round trips (tests/storage/test_store.py counts them).
+Failures other than the expected conditional ones raise ``StoreUnavailable`` with the
+operation name and AWS error code only. Times are timezone-aware UTC datetimes; functions that
+depend on the clock take an optional ``now`` so callers and tests can pin it.
+
+Partition layout (see models/items.py): ``pk = user_key`` for everything about a user
+(``profile``, ``link#<link_key>``, ``ep#<endpointId>``, ``rtc#<session hash>``), and
+``pk = dedupe#<event hash>``, ``sk = dedupe`` for webhook deduplication.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+
+from models.base import TableModel, ensure_bound
+from models.items import (
+    ALEXA_USER_INDEX,
+    TTL_ATTRIBUTE,
+    AccountLink,
+    AccountProfile,
+    EndpointEntry,
+    RtcSession,
+    WebhookDedupe,
+    is_live,
+    kind_of,
+)
+from skill.privacy import pseudonyms
+
+BATCH_WRITE_LIMIT = 25
+_BATCH_RETRIES = 5
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+# The CreateTable definition (without TableName). template.yaml must match it; the local stack
+# and tests create the table from it. TTL is enabled separately on ``TTL_ATTRIBUTE``.
+TABLE_DEFINITION: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "alexa_user_key", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": ALEXA_USER_INDEX,
+            "KeySchema": [{"AttributeName": "alexa_user_key", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+class StoreUnavailable(RuntimeError):
+    """DynamoDB failed or could not be reached. The message names the operation and AWS error code only."""
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """Keys of an account link found through the Alexa-user index."""
+
+    user_key: str
+    link_key: str
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """What the skill last reported to Alexa for one endpoint."""
+
+    categories: tuple[str, ...]
+    capability_digest: str
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+
+def get_profile(user_key: str) -> AccountProfile | None:
+    """The user's profile, or None. Round trips: 1 GetItem (consistent)."""
+    return _get(AccountProfile, user_key, AccountProfile.sort_key())
+
+
+def put_profile(
+    user_key: str,
+    *,
+    consented_at: datetime,
+    accepted_policy_version: str,
+    linked_at: datetime | None = None,
+    last_active_at: datetime | None = None,
+) -> AccountProfile:
+    """Create or replace the user's profile. Round trips: 1 PutItem."""
+    profile = AccountProfile(
+        user_key,
+        AccountProfile.sort_key(),
+        consented_at=consented_at,
+        accepted_policy_version=accepted_policy_version,
+        linked_at=linked_at,
+        last_active_at=last_active_at or consented_at,
+    )
+    with _guard("put_profile"):
+        ensure_bound()
+        profile.save()
+    return profile
+
+
+def touch_profile(user_key: str, *, now: datetime | None = None) -> bool:
+    """Record activity (for inactivity erasure); False without a profile. Round trips: 1 UpdateItem."""
+    actions = [AccountProfile.last_active_at.set(now or _now())]
+    return (
+        _update(AccountProfile, user_key, AccountProfile.sort_key(), actions, AccountProfile.pk.exists())
+        is not None
+    )
+
+
+# --- account links ------------------------------------------------------------------------------
+
+
+def upsert_link(
+    user_key: str,
+    link_key: str,
+    *,
+    region: str,
+    alexa_user_key: str | None = None,
+    linked_at: datetime | None = None,
+) -> AccountLink:
+    """Create the link or update region (and the Alexa user key when given); keeps any grant.
+
+    ``linked_at`` is only set when the link is new. Round trips: 1 UpdateItem.
+    """
+    actions = [
+        AccountLink.region.set(region),
+        AccountLink.linked_at.set(AccountLink.linked_at | (linked_at or _now())),
+        AccountLink.events_permitted.set(AccountLink.events_permitted | False),
+    ]
+    if alexa_user_key is not None:
+        actions.append(AccountLink.alexa_user_key.set(alexa_user_key))
+    return _unconditional(_update_link(user_key, link_key, actions, condition=None, op="upsert_link"))
+
+
+def set_events_permitted(user_key: str, link_key: str, permitted: bool) -> bool:
+    """Record the 'Send Alexa Events' permission of an existing link. Round trips: 1 UpdateItem."""
+    actions = [AccountLink.events_permitted.set(permitted)]
+    return (
+        _update_link(user_key, link_key, actions, AccountLink.pk.exists(), op="set_events_permitted")
+        is not None
+    )
+
+
+def get_link(user_key: str, link_key: str) -> AccountLink | None:
+    """One link, or None. Round trips: 1 GetItem (consistent)."""
+    return _get(AccountLink, user_key, AccountLink.sort_key(link_key))
+
+
+def links_of(user_key: str) -> list[AccountLink]:
+    """All links of a user. Round trips: 1 Query (consistent; one more per 1 MB page)."""
+    with _guard("links_of"):
+        ensure_bound()
+        return list(
+            AccountLink.query(
+                user_key, AccountLink.sk.startswith(AccountLink.sort_key("")), consistent_read=True
+            )
+        )
+
+
+def find_links_by_alexa_user(alexa_user_key: str) -> list[LinkRef]:
+    """Links recorded for an Alexa user (GSI, eventually consistent). Round trips: 1 Query."""
+    with _guard("find_links_by_alexa_user"):
+        ensure_bound()
+        return [LinkRef(hit.pk, hit.link_key) for hit in AccountLink.by_alexa_user.query(alexa_user_key)]
+
+
+def delete_link(user_key: str, link_key: str) -> bool:
+    """Delete one link (and with it its grant); False if there was none. Round trips: 1 DeleteItem."""
+    link = AccountLink(user_key, AccountLink.sort_key(link_key))
+    with _guard("delete_link"):
+        ensure_bound()
+        try:
+            link.delete(condition=AccountLink.pk.exists(), add_version_condition=False)
+        except PynamoDBException as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+    return True
+
+
+# --- the LWA grant on a link (used by skill.proactive.grants) ------------------------------------
+
+
+def save_grant(
+    user_key: str,
+    link_key: str,
+    *,
+    region: str,
+    ciphertext: bytes,
+    expires_at: datetime,
+    now: datetime | None = None,
+) -> AccountLink:
+    """Store a new grant (AcceptGrant), creating the link if needed; cancels any refresh in flight.
+
+    Round trips: 1 UpdateItem.
+    """
+    actions = [
+        AccountLink.region.set(region),
+        AccountLink.linked_at.set(AccountLink.linked_at | (now or _now())),
+        AccountLink.events_permitted.set(True),
+        AccountLink.grant_ciphertext.set(ciphertext),
+        AccountLink.grant_expires_at.set(expires_at),
+        AccountLink.refresh_lease_owner.remove(),
+        AccountLink.refresh_lease_until.remove(),
+    ]
+    return _unconditional(_update_link(user_key, link_key, actions, condition=None, op="save_grant"))
+
+
+def clear_grant(user_key: str, link_key: str, *, lease_owner: str | None = None) -> bool:
+    """Remove the grant but keep the link. With ``lease_owner``, only while that refresher holds the lease.
+
+    Returns False if the link is gone (or the lease moved on). Round trips: 1 UpdateItem.
+    """
+    actions = [
+        AccountLink.grant_ciphertext.remove(),
+        AccountLink.grant_expires_at.remove(),
+        AccountLink.refresh_lease_owner.remove(),
+        AccountLink.refresh_lease_until.remove(),
+    ]
+    condition = (
+        AccountLink.pk.exists() if lease_owner is None else AccountLink.refresh_lease_owner == lease_owner
+    )
+    return _update_link(user_key, link_key, actions, condition, op="clear_grant") is not None
+
+
+def acquire_refresh_lease(link: AccountLink, *, owner: str, until: datetime) -> AccountLink | None:
+    """Take the refresh lease if the row is unchanged since ``link`` was read (optimistic lock on version).
+
+    The caller has checked that ``link`` shows no live lease. None if another writer got there
+    first: re-read and decide again. Round trips: 1 UpdateItem.
+    """
+    actions = [AccountLink.refresh_lease_owner.set(owner), AccountLink.refresh_lease_until.set(until)]
+    condition = AccountLink.version == link.version
+    return _update_link(link.pk, link.link_key, actions, condition, op="acquire_refresh_lease")
+
+
+def finish_refresh(
+    user_key: str, link_key: str, *, owner: str, ciphertext: bytes, expires_at: datetime
+) -> AccountLink | None:
+    """Store refreshed tokens and release the lease, only if ``owner`` still holds it.
+
+    None means the grant was replaced or deleted meanwhile: the refreshed tokens must be dropped.
+    Round trips: 1 UpdateItem.
+    """
+    actions = [
+        AccountLink.grant_ciphertext.set(ciphertext),
+        AccountLink.grant_expires_at.set(expires_at),
+        AccountLink.refresh_lease_owner.remove(),
+        AccountLink.refresh_lease_until.remove(),
+    ]
+    condition = AccountLink.refresh_lease_owner == owner
+    return _update_link(user_key, link_key, actions, condition, op="finish_refresh")
+
+
+def release_refresh_lease(user_key: str, link_key: str, *, owner: str) -> bool:
+    """Give the lease back after a failed refresh (no-op if it moved on). Round trips: 1 UpdateItem."""
+    actions = [AccountLink.refresh_lease_owner.remove(), AccountLink.refresh_lease_until.remove()]
+    condition = AccountLink.refresh_lease_owner == owner
+    return _update_link(user_key, link_key, actions, condition, op="release_refresh_lease") is not None
+
+
+# --- endpoint index -------------------------------------------------------------------------------
+
+
+def endpoint_index(user_key: str) -> dict[str, EndpointRecord]:
+    """endpointId -> what was last reported to Alexa. Round trips: 1 Query (consistent; +1 per 1 MB page)."""
+    with _guard("endpoint_index"):
+        ensure_bound()
+        entries = EndpointEntry.query(
+            user_key, EndpointEntry.sk.startswith(EndpointEntry.sort_key("")), consistent_read=True
+        )
+        return {
+            e.endpoint_id: EndpointRecord(tuple(cast(list[str], e.categories or [])), e.capability_digest)
+            for e in entries
+        }
+
+
+def apply_endpoint_diff(
+    user_key: str, *, upserts: Mapping[str, EndpointRecord], removals: Iterable[str] = ()
+) -> int:
+    """Write added/changed endpoints and delete removed ones; returns the number of item writes.
+
+    Round trips: ceil(writes / 25) BatchWriteItem (plus retries of unprocessed items).
+    """
+    removed = [endpoint for endpoint in removals if endpoint not in upserts]
+    with _guard("apply_endpoint_diff"):
+        ensure_bound()
+        with EndpointEntry.batch_write() as batch:
+            for endpoint, record in upserts.items():
+                batch.save(
+                    EndpointEntry(
+                        user_key,
+                        EndpointEntry.sort_key(endpoint),
+                        categories=list(record.categories),
+                        capability_digest=record.capability_digest,
+                    )
+                )
+            for endpoint in removed:
+                batch.delete(EndpointEntry(user_key, EndpointEntry.sort_key(endpoint)))
+    return len(upserts) + len(removed)
+
+
+# --- erasure and export ------------------------------------------------------------------------
+
+
+def erase_user(user_key: str) -> int:
+    """Delete every item in the user's partition; returns how many were deleted.
+
+    Round trips per 1 MB page of keys: 1 Query (keys only, consistent) + ceil(items / 25) BatchWriteItem.
+    """
+    deleted = 0
+    with _guard("erase_user"):
+        ensure_bound()
+        for page in _partition_pages(user_key, keys_only=True):
+            for start in range(0, len(page), BATCH_WRITE_LIMIT):
+                chunk = page[start : start + BATCH_WRITE_LIMIT]
+                _batch_delete([{"pk": item["pk"], "sk": item["sk"]} for item in chunk])
+                deleted += len(chunk)
+    return deleted
+
+
+def export_user(user_key: str) -> list[dict[str, Any]]:
+    """Everything stored for the user as plain JSON-ready dicts, ciphertexts masked.
+
+    Each dict has ``kind`` (model name) and the stored attributes. Round trips: 1 Query per 1 MB page.
+    """
+    exported: list[dict[str, Any]] = []
+    with _guard("export_user"):
+        ensure_bound()
+        for page in _partition_pages(user_key, keys_only=False):
+            for raw in page:
+                model = kind_of(raw["sk"]["S"])
+                if model is None:
+                    exported.append({"kind": "unknown", **{k: _plain_raw(v) for k, v in raw.items()}})
+                else:
+                    exported.append({"kind": model.__name__, **_plain_item(model.from_raw_data(raw))})
+    return exported
+
+
+# --- short-lived rows ---------------------------------------------------------------------------
+
+
+def claim_event(event_id: str, ttl_seconds: int, *, now: datetime | None = None) -> bool:
+    """Atomically claim a webhook event id; False if it was already claimed and not yet expired.
+
+    A row whose TTL passed counts as free even if DynamoDB has not deleted it yet.
+    Round trips: 1 PutItem (conditional).
+    """
+    now = now or _now()
+    row = WebhookDedupe(
+        WebhookDedupe.partition_key(_keyed_hash(b"webhook-event", event_id)),
+        "dedupe",
+        expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    with _guard("claim_event"):
+        ensure_bound()
+        try:
+            row.save(condition=WebhookDedupe.pk.does_not_exist() | (WebhookDedupe.expires_at <= now))
+        except PynamoDBException as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+    return True
+
+
+def put_rtc_session(
+    user_key: str, session_id: str, *, ttl_seconds: int, connected: bool = False, now: datetime | None = None
+) -> None:
+    """Record (or update) a WebRTC session by a keyed hash of its id. Round trips: 1 PutItem."""
+    row = RtcSession(
+        user_key,
+        RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)),
+        connected=connected,
+        expires_at=(now or _now()) + timedelta(seconds=ttl_seconds),
+    )
+    with _guard("put_rtc_session"):
+        ensure_bound()
+        row.save()
+
+
+def get_rtc_session(user_key: str, session_id: str, *, now: datetime | None = None) -> RtcSession | None:
+    """The session row if present and not expired. Round trips: 1 GetItem (consistent)."""
+    row = _get(RtcSession, user_key, RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)))
+    if row is None or not is_live(row.expires_at, now or _now()):
+        return None
+    return row
+
+
+def delete_rtc_session(user_key: str, session_id: str) -> None:
+    """Forget a WebRTC session (idempotent). Round trips: 1 DeleteItem."""
+    row = RtcSession(user_key, RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)))
+    with _guard("delete_rtc_session"):
+        ensure_bound()
+        row.delete()
+
+
+# --- local stack only ------------------------------------------------------------------------
+
+
+def create_table_for_local(table_name: str | None = None) -> None:
+    """Create the table (PAY_PER_REQUEST, GSI, TTL) for the local stack and tests. Never called in Lambda."""
+    from skill import aws
+    from skill.config import settings
+
+    name = table_name or settings().table_name
+    client = aws.client("dynamodb")
+    client.create_table(TableName=name, **TABLE_DEFINITION)
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keyed_hash(domain: bytes, value: str) -> str:
+    # Same key as the user pseudonyms, separate domains, so ids in these rows cannot be correlated.
+    return pseudonyms.keyed_hash(domain, value)
+
+
+@contextmanager
+def _guard(op: str) -> Iterator[None]:
+    try:
+        yield
+    except PynamoDBException as exc:
+        raise StoreUnavailable(f"{op} failed: {exc.cause_response_code or type(exc).__name__}") from None
+    except ClientError as exc:
+        raise StoreUnavailable(
+            f"{op} failed: {exc.response.get('Error', {}).get('Code', 'ClientError')}"
+        ) from None
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"{op} failed: {type(exc).__name__}") from None
+
+
+def _get(model: type[TableModel], pk: str, sk: str) -> Any:
+    with _guard(f"get {model.__name__}"):
+        ensure_bound()
+        try:
+            return model.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+
+def _update(
+    model: type[TableModel], pk: str, sk: str, actions: list[Any], condition: Any
+) -> dict[str, Any] | None:
+    """One UpdateItem returning the new item's raw attributes; None when ``condition`` fails."""
+    with _guard(f"update {model.__name__}"):
+        ensure_bound()
+        try:
+            answer = model._get_connection().update_item(
+                pk, range_key=sk, actions=actions, condition=condition, return_values="ALL_NEW"
+            )
+        except PynamoDBException as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                return None
+            raise
+    return answer["Attributes"]
+
+
+def _update_link(
+    user_key: str, link_key: str, actions: list[Any], condition: Any, *, op: str
+) -> AccountLink | None:
+    # Every write of a link bumps its version (ADD creates it at 1), so a reader's version detects any change.
+    raw = _update(
+        AccountLink,
+        user_key,
+        AccountLink.sort_key(link_key),
+        [*actions, AccountLink.version.add(1)],
+        condition,
+    )
+    return None if raw is None else AccountLink.from_raw_data(raw)
+
+
+def _unconditional(link: AccountLink | None) -> AccountLink:
+    if link is None:  # only a condition can make an update return nothing
+        raise StoreUnavailable("unconditional update returned no item")
+    return link
+
+
+def _partition_pages(user_key: str, *, keys_only: bool) -> Iterator[list[dict[str, Any]]]:
+    connection = AccountProfile._get_connection()
+    start_key: dict[str, Any] | None = None
+    while True:
+        answer = connection.query(
+            user_key,
+            attributes_to_get=["pk", "sk"] if keys_only else None,
+            consistent_read=True,
+            exclusive_start_key=start_key,
+        )
+        yield answer.get("Items", [])
+        start_key = answer.get("LastEvaluatedKey")
+        if not start_key:
+            return
+
+
+def _batch_delete(keys: list[dict[str, Any]]) -> None:
+    connection = AccountProfile._get_connection().connection
+    table = AccountProfile.Meta.table_name
+    pending = [{"DeleteRequest": {"Key": key}} for key in keys]
+    for attempt in range(_BATCH_RETRIES + 1):
+        answer = connection.dispatch("BatchWriteItem", {"RequestItems": {table: pending}})
+        pending = answer.get("UnprocessedItems", {}).get(table, [])
+        if not pending:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise StoreUnavailable("erase_user failed: unprocessed items after retries")
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return f"<encrypted {len(value)} bytes>"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, list | tuple | set):
+        return [_plain_value(v) for v in value]
+    return value
+
+
+def _plain_item(item: TableModel) -> dict[str, Any]:
+    values = {name: getattr(item, name) for name in item.get_attributes()}
+    return {name: _plain_value(value) for name, value in sorted(values.items()) if value is not None}
+
+
+def _plain_raw(value: dict[str, Any]) -> Any:
+    """A DynamoDB-typed value of an unknown item kind, as plain JSON (binary masked)."""
+    ((type_code, inner),) = value.items()
+    if type_code in {"B", "BS"}:
+        size = len(inner) if type_code == "B" else sum(len(b) for b in inner)
+        return f"<encrypted {size} bytes>"
+    if type_code == "L":
+        return [_plain_raw(v) for v in inner]
+    if type_code == "M":
+        return {k: _plain_raw(v) for k, v in inner.items()}
+    if type_code == "NULL":
+        return None
+    if type_code in {"SS", "NS"}:
+        return sorted(inner)
+    return inner

@@ -1,0 +1,1 @@
+"""Privacy as code: pseudonyms, envelope encryption, log redaction, erasure, access, retention."""

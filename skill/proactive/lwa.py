@@ -1,0 +1,196 @@
+"""Login with Amazon (LWA) token client for the Alexa Event Gateway grant.
+
+``exchange_code`` turns an AcceptGrant authorization code into tokens; ``refresh`` renews them.
+Both POST a form to ``settings().lwa_token_url`` with the skill-messaging client id and secret
+from Secrets Manager (``settings().lwa_secret_id``: ``{"client_id", "client_secret"}``).
+
+Failures are typed: ``InvalidGrant`` (LWA ``invalid_grant``: the grant is gone for good),
+``LwaRejected`` (any other 4xx, e.g. ``invalid_client``: a configuration problem) and
+``LwaUnavailable`` (timeout, connection error, 429/5xx or an unreadable answer: try later).
+Tokens, codes and the client secret never reach logs, exception messages or reprs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from skill import secrets
+from skill.config import ConfigError, check_outbound_url, settings
+
+if TYPE_CHECKING:
+    import urllib3
+
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 2.0
+MAX_RESPONSE_BYTES = 64 * 1024
+_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
+
+
+class LwaError(Exception):
+    """Base of LWA failures. Messages carry at most LWA's error code, never a token or secret."""
+
+
+class InvalidGrant(LwaError):
+    """LWA answered ``invalid_grant``: code used/expired, or refresh token revoked (skill disabled)."""
+
+
+class LwaRejected(LwaError):
+    """LWA refused the request for another reason (e.g. ``invalid_client``); retrying will not help."""
+
+
+class LwaUnavailable(LwaError):
+    """Timeout, connection failure, throttling, 5xx or a malformed answer; worth retrying later."""
+
+
+@dataclass(frozen=True)
+class LwaTokens:
+    """An LWA access/refresh token pair. The tokens are kept out of repr so they never get logged."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime
+
+
+def exchange_code(code: str) -> LwaTokens:
+    """Exchange an AcceptGrant authorization code (valid a few minutes, single use) for tokens."""
+    sent_at = _now()  # expiry counts from the request, so clock time spent waiting is not credited
+    answer = _post_token({"grant_type": "authorization_code", "code": code})
+    return _tokens_from(answer, sent_at=sent_at, fallback_refresh_token=None)
+
+
+def refresh(refresh_token: str) -> LwaTokens:
+    """New tokens from a refresh token. If LWA does not rotate the refresh token, the old one is kept."""
+    sent_at = _now()
+    answer = _post_token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+    return _tokens_from(answer, sent_at=sent_at, fallback_refresh_token=refresh_token)
+
+
+def reset() -> None:
+    """Drop the connection pool (tests switch token URLs)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.clear()
+        _pool = None
+
+
+# --- internals ------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: urllib3.PoolManager | None = None
+
+
+def _http() -> urllib3.PoolManager:
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                import urllib3
+
+                _pool = urllib3.PoolManager(
+                    num_pools=2,
+                    maxsize=4,
+                    retries=False,
+                    timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
+                )
+            pool = _pool
+    return pool
+
+
+def _client_credentials() -> dict[str, str]:
+    try:
+        secret = secrets.get(settings().lwa_secret_id)
+    except secrets.SecretUnavailable:
+        raise LwaUnavailable("LWA client credentials unavailable") from None
+    client_id, client_secret = secret.get("client_id"), secret.get("client_secret")
+    if (
+        not isinstance(client_id, str)
+        or not isinstance(client_secret, str)
+        or not client_id
+        or not client_secret
+    ):
+        raise LwaRejected("LWA client credentials malformed")
+    return {"client_id": client_id, "client_secret": client_secret}
+
+
+def _post_token(fields: dict[str, str]) -> dict[str, Any]:
+    import urllib3
+
+    s = settings()
+    try:
+        check_outbound_url(s.lwa_token_url, s)
+    except ConfigError:
+        raise LwaRejected("LWA token URL must use https") from None
+    body = urlencode({**fields, **_client_credentials()})
+    try:
+        response = _http().request(
+            "POST",
+            s.lwa_token_url,
+            body=body.encode("ascii"),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+                "Accept": "application/json",
+            },
+            preload_content=False,
+        )
+        try:
+            raw = response.read(MAX_RESPONSE_BYTES + 1)
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise LwaUnavailable(f"LWA unreachable: {type(exc).__name__}") from None
+    status = response.status
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise LwaUnavailable("LWA answer too large")
+    parsed = _json_object(raw)
+    if status == 200:
+        if parsed is None:
+            raise LwaUnavailable("LWA answer is not a JSON object")
+        return parsed
+    code = _error_code(parsed)
+    if status == 429 or status >= 500:
+        raise LwaUnavailable(f"LWA answered {status}")
+    if code == "invalid_grant":
+        raise InvalidGrant("LWA answered invalid_grant")
+    if 400 <= status < 500:
+        raise LwaRejected(f"LWA answered {status} {code or 'without an error code'}")
+    raise LwaUnavailable(f"LWA answered unexpected status {status}")
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error_code(parsed: dict[str, Any] | None) -> str:
+    code = parsed.get("error") if parsed else None
+    return code if isinstance(code, str) and _ERROR_CODE.match(code) else ""
+
+
+def _tokens_from(
+    answer: dict[str, Any], *, sent_at: datetime, fallback_refresh_token: str | None
+) -> LwaTokens:
+    access_token = answer.get("access_token")
+    refresh_token = answer.get("refresh_token") or fallback_refresh_token
+    expires_in = answer.get("expires_in")
+    if not isinstance(access_token, str) or not access_token:
+        raise LwaUnavailable("LWA answer lacks access_token")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        raise LwaUnavailable("LWA answer lacks refresh_token")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+        raise LwaUnavailable("LWA answer lacks a valid expires_in")
+    return LwaTokens(access_token, refresh_token, sent_at + timedelta(seconds=int(expires_in)))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Storage layer, envelope encryption, LWA client, grant lifecycle and the LWA stand-in."""
