@@ -11,10 +11,7 @@ a row whose ``expires_at`` has passed as absent.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
-from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -161,12 +158,6 @@ def kind_of(sort_key: str) -> type[TableModel] | None:
         if sort_key.startswith(prefix):
             return model
     return None
-
-
-def capability_digest(capabilities: Any) -> str:
-    """A short, stable hash of an endpoint's advertised capabilities (JSON-serialisable)."""
-    canonical = json.dumps(capabilities, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def is_live(expires_at: datetime | None, now: datetime) -> bool:

@@ -291,6 +291,37 @@ def endpoint_index(user_key: str) -> dict[str, EndpointRecord]:
         }
 
 
+@dataclass(frozen=True)
+class AccountView:
+    """What discovery and account-wide events need to know about a user, read in one Query."""
+
+    links: tuple[AccountLink, ...]
+    endpoints: Mapping[str, EndpointRecord]
+    has_profile: bool
+
+
+def account_view(user_key: str) -> AccountView:
+    """Links, endpoint index and whether a profile exists. Round trips: 1 Query (consistent; +1 per 1 MB)."""
+    links: list[AccountLink] = []
+    endpoints: dict[str, EndpointRecord] = {}
+    has_profile = False
+    with _guard("account_view"):
+        ensure_bound()
+        for page in _partition_pages(user_key, keys_only=False):
+            for raw in page:
+                model = kind_of(raw["sk"]["S"])
+                if model is AccountLink:
+                    links.append(AccountLink.from_raw_data(raw))
+                elif model is EndpointEntry:
+                    entry = EndpointEntry.from_raw_data(raw)
+                    endpoints[entry.endpoint_id] = EndpointRecord(
+                        tuple(cast(list[str], entry.categories or [])), entry.capability_digest
+                    )
+                elif model is AccountProfile:
+                    has_profile = True
+    return AccountView(tuple(links), endpoints, has_profile)
+
+
 def apply_endpoint_diff(
     user_key: str, *, upserts: Mapping[str, EndpointRecord], removals: Iterable[str] = ()
 ) -> int:

@@ -21,6 +21,8 @@ from tests.alexa_schema import AlexaSchema
 
 TEST_USER_HASH_KEY = base64.b64encode(b"u" * 32).decode()
 TEST_ENDPOINT_KEY = base64.b64encode(b"e" * 64).decode()
+TEST_WEBHOOK_SECRET = "whsec-test"
+TEST_SKILL_ID = "amzn1.ask.skill.00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture(scope="session")
@@ -31,44 +33,56 @@ def alexa_schema() -> AlexaSchema:
 
 def reset_caches() -> None:
     """Forget everything a warm container caches: settings, clients, secrets, keys, users."""
-    from skill import aws, config, secrets
-    from skill.cloud import users
-    from skill.privacy import pseudonyms
+    from skill.local.stack import reset_container
 
-    config.reset()
-    aws.reset()
-    secrets.reset()
-    pseudonyms.reset()
-    users.reset()
+    reset_container()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader():
+    """One botocore data loader for the whole run: every test still gets fresh sessions and
+    clients, but the service-model JSON is parsed once instead of once per test."""
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+    original = botocore.session.create_loader
+    botocore.session.create_loader = lambda *args, **kwargs: shared
+    yield
+    botocore.session.create_loader = original
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch):
-    """moto in-process AWS with the skill's secrets created, and a clean container state."""
+    """moto in-process AWS with everything a deployment has (the table, a KMS key, the three
+    secrets), the settings pointing at them, and a clean container state. Yields the key ARN."""
     import json
 
-    import boto3
     from moto import mock_aws
 
+    from skill import aws
+    from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    monkeypatch.setenv("ZOSI_PSEUDONYM_SECRET_ID", "test/pseudonym-keys")
+    monkeypatch.setenv("ZOSI_LWA_SECRET_ID", "test/lwa-client")
+    monkeypatch.setenv("ZOSI_WEBHOOK_SECRET_ID", "test/accloud-webhook")
+    monkeypatch.setenv("ZOSI_TABLE_NAME", "zosi-test")
+    monkeypatch.setenv("ZOSI_SKILL_ID", TEST_SKILL_ID)
+    reset_caches()
     with mock_aws():
-        sm = boto3.client("secretsmanager", region_name="us-east-1")
-        sm.create_secret(
-            Name="test/pseudonym-keys",
-            SecretString=json.dumps({"user_hash_key": TEST_USER_HASH_KEY, "endpoint_key": TEST_ENDPOINT_KEY}),
-        )
-        sm.create_secret(
-            Name="test/lwa-client",
-            SecretString=json.dumps(
-                {"client_id": "amzn1.application-oa2-client.test", "client_secret": "lwa-secret"}
-            ),
-        )
-        sm.create_secret(
-            Name="test/accloud-webhook", SecretString=json.dumps({"signing_secret": "whsec-test"})
-        )
-        monkeypatch.setenv("ZOSI_PSEUDONYM_SECRET_ID", "test/pseudonym-keys")
-        monkeypatch.setenv("ZOSI_LWA_SECRET_ID", "test/lwa-client")
-        monkeypatch.setenv("ZOSI_WEBHOOK_SECRET_ID", "test/accloud-webhook")
-        monkeypatch.setenv("ZOSI_TABLE_NAME", "zosi-test")
+        sm = aws.client("secretsmanager")
+        secrets = {
+            "test/pseudonym-keys": {"user_hash_key": TEST_USER_HASH_KEY, "endpoint_key": TEST_ENDPOINT_KEY},
+            "test/lwa-client": {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET},
+            "test/accloud-webhook": {"signing_secret": TEST_WEBHOOK_SECRET},
+        }
+        for name, value in secrets.items():
+            sm.create_secret(Name=name, SecretString=json.dumps(value))
+        key_arn = aws.client("kms").create_key(Description="zosi test")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("ZOSI_KMS_KEY_ID", key_arn)
         reset_caches()
-        yield
-        reset_caches()
+        from models.store import create_table_for_local
+
+        create_table_for_local()
+        yield key_arn
+    reset_caches()

@@ -22,7 +22,7 @@ from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
 from skill.smarthome.directive import Directive
 
 # Importing an interface module registers its handlers.
-from skill.smarthome import camera_stream, discovery, health, rtc  # noqa: F401  isort: skip
+from skill.smarthome import authorization, camera_stream, discovery, health, rtc  # noqa: F401  isort: skip
 
 _log = logging.getLogger(__name__)
 _ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")

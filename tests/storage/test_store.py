@@ -12,7 +12,7 @@ import pytest
 
 from models import store
 from models.base import all_models
-from models.items import AccountLink, capability_digest
+from models.items import AccountLink
 from models.store import EndpointRecord, LinkRef
 from skill import aws
 from skill.config import settings
@@ -20,10 +20,8 @@ from skill.privacy import pseudonyms
 from tests.storage.conftest import DynamoCalls
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-CAMERA = EndpointRecord(("CAMERA",), capability_digest({"interfaces": ["Alexa.CameraStreamController"]}))
-DOORBELL = EndpointRecord(
-    ("CAMERA", "DOORBELL"), capability_digest({"interfaces": ["Alexa.DoorbellEventSource"]})
-)
+CAMERA = EndpointRecord(("CAMERA",), "c4a3e1d2b5f60718")
+DOORBELL = EndpointRecord(("CAMERA", "DOORBELL"), "0f9e8d7c6b5a4132")
 
 
 def user(n: int) -> str:

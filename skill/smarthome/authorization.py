@@ -1,0 +1,61 @@
+"""Alexa.Authorization.AcceptGrant: the user allowed the skill to send proactive events.
+
+The grant code is exchanged with Login with Amazon at once (it lives only minutes), the
+tokens are stored envelope-encrypted with the Alexa region this deployment serves, and only
+then is AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, never a false
+success (skill.smarthome.dispatch maps every error on this namespace to that type).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from skill.privacy import pseudonyms
+from skill.privacy.logs import log
+from skill.smarthome import messages
+from skill.smarthome.context import DirectiveContext
+from skill.smarthome.errors import AcceptGrantFailed
+from skill.smarthome.registry import handles
+
+NAMESPACE = "Alexa.Authorization"
+_log = logging.getLogger(__name__)
+
+
+def grant_code(payload: dict[str, Any]) -> str:
+    grant = payload.get("grant")
+    if not isinstance(grant, dict) or grant.get("type") != "OAuth2.AuthorizationCode":
+        raise AcceptGrantFailed("grant must be an OAuth2 authorization code")
+    code = grant.get("code")
+    if not isinstance(code, str) or not code or len(code) > 2048:
+        raise AcceptGrantFailed("grant code missing")
+    return code
+
+
+@handles(NAMESPACE, "AcceptGrant")
+def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
+    from models import store
+    from skill.privacy import envelope
+    from skill.proactive import grants, lwa
+
+    code = grant_code(ctx.directive.payload)
+    user = ctx.user()  # the grantee token resolves the ACCloud user exactly as directives do
+    user_key, link_key = pseudonyms.user_key(user.user_id), pseudonyms.link_key(user.link_id)
+    region = ctx.settings.home_alexa_region()
+    try:
+        tokens = lwa.exchange_code(code)
+        grants.store_grant(user_key, link_key, tokens, region)
+        now = messages.utc_now()
+        if store.get_profile(user_key) is None:
+            store.put_profile(
+                user_key, consented_at=now, accepted_policy_version=ctx.settings.policy_version, linked_at=now
+            )
+        else:
+            store.touch_profile(user_key, now=now)
+    except (lwa.LwaError, envelope.EnvelopeError, store.StoreUnavailable) as exc:
+        log(_log, logging.WARNING, "grant not accepted", error_code=type(exc).__name__)
+        raise AcceptGrantFailed(f"grant could not be stored: {type(exc).__name__}") from None
+    log(_log, logging.INFO, "grant accepted", region=region, user=pseudonyms.log_key(user_key))
+    return messages.response(
+        ctx.directive, namespace=NAMESPACE, name="AcceptGrant.Response", with_endpoint=False
+    )
