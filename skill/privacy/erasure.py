@@ -1,0 +1,202 @@
+"""The one erasure code path: every trigger that deletes user data comes through here.
+
+Three scopes, smallest first:
+
+* ``erase_grant``: only the Login-with-Amazon grant on one account link (the link stays);
+* ``erase_alexa_link`` / ``erase_alexa_user``: the account link(s) of one Alexa account, and the
+  user's whole partition when no other Alexa account stays linked to that ZOSI account;
+* ``erase_account``: the user's whole partition (one Query + batch delete).
+
+Each call logs one erasure record without personal data: the pseudonymous log key of the user
+(``pseudonyms.log_key``), the trigger, the scope, how many items went and when.
+
+Where the skill stays enabled for the user (voice "delete my data", operator CLI, ACCloud
+``account.deleted``), Alexa must first hear a DeleteReport for the user's endpoints. The caller
+passes ``notify_alexa(user_key)`` (the proactive side's sender); it runs before anything is
+deleted, while the grant it needs still exists, and its failure never blocks the erasure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from models import store
+from models.store import LinkRef
+from skill.privacy import pseudonyms
+from skill.privacy.logs import log
+
+_log = logging.getLogger(__name__)
+
+Notifier = Callable[[str], object]
+Scope = Literal["account", "link", "grant"]
+
+
+class Trigger(StrEnum):
+    """Why data is erased; logged with every erasure record."""
+
+    SKILL_DISABLED = "skill_disabled"
+    GATEWAY_SKILL_DISABLED = "gateway_skill_disabled"
+    LWA_INVALID_GRANT = "lwa_invalid_grant"
+    ACCLOUD_ACCOUNT_DELETED = "accloud_account_deleted"
+    VOICE_DELETE_REQUEST = "voice_delete_request"
+    OPERATOR_CLI = "operator_cli"
+    INACTIVITY = "inactivity"
+    # The "Send Alexa Events" permission was withdrawn: skill event or gateway 403 (grant only).
+    PERMISSION_WITHDRAWN = "permission_withdrawn"
+    # ACCloud account.consent_withdrawn (grants only).
+    ACCLOUD_CONSENT_WITHDRAWN = "accloud_consent_withdrawn"
+    # The same Alexa account linked again: its earlier link rows are obsolete.
+    ACCOUNT_RELINKED = "account_relinked"
+
+
+# After these the skill stays enabled for the user, so a DeleteReport must go out first.
+SKILL_STAYS_ENABLED = frozenset(
+    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED}
+)
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """What one erasure did; ``user`` is the pseudonymous log key, never the partition key."""
+
+    user: str
+    trigger: Trigger
+    scope: Scope
+    items: int
+    erased_at: datetime
+    delete_report: bool | None  # None: no sender given; False: the sender failed
+
+
+def needs_delete_report(trigger: Trigger) -> bool:
+    return trigger in SKILL_STAYS_ENABLED
+
+
+def erase_account(user_key: str, trigger: Trigger, *, notify_alexa: Notifier | None = None) -> ErasureRecord:
+    """Erase the user's whole partition (profile, links with grants, endpoints, sessions)."""
+    reported = _notify(user_key, trigger, notify_alexa)
+    deleted = store.erase_user(user_key)
+    return _record(user_key, trigger, "account", deleted, reported)
+
+
+def erase_alexa_link(
+    user_key: str, link_key: str, trigger: Trigger, *, notify_alexa: Notifier | None = None
+) -> ErasureRecord:
+    """Erase one Alexa account's link; the whole partition if it was the user's last link."""
+    return _erase_links(user_key, {link_key}, trigger, notify_alexa)
+
+
+def erase_alexa_user(
+    alexa_user_key: str,
+    trigger: Trigger,
+    *,
+    also: Iterable[LinkRef] = (),
+    notify_alexa: Notifier | None = None,
+) -> list[ErasureRecord]:
+    """Erase every link recorded for an Alexa user (found through the GSI) plus ``also``.
+
+    ``also`` adds links known another way (e.g. from the request's access token) that the
+    eventually consistent index may not show yet. One record per affected user partition.
+    """
+    refs = set(store.find_links_by_alexa_user(alexa_user_key)) | set(also)
+    return erase_links(refs, trigger, notify_alexa=notify_alexa)
+
+
+def erase_links(
+    refs: Iterable[LinkRef], trigger: Trigger, *, notify_alexa: Notifier | None = None
+) -> list[ErasureRecord]:
+    """Erase these links, grouped per user partition (each partition goes with its last link)."""
+    by_user: dict[str, set[str]] = {}
+    for ref in refs:
+        by_user.setdefault(ref.user_key, set()).add(ref.link_key)
+    return [
+        _erase_links(user_key, link_keys, trigger, notify_alexa)
+        for user_key, link_keys in sorted(by_user.items())
+    ]
+
+
+def erase_grant(
+    user_key: str,
+    link_key: str,
+    trigger: Trigger,
+    *,
+    stop_events: bool = True,
+    lease_owner: str | None = None,
+) -> ErasureRecord:
+    """Delete only the LWA grant of one link (the link and the rest of the partition stay).
+
+    ``stop_events`` also records that the link no longer permits events (a withdrawn permission
+    or consent); ``lease_owner`` deletes only while that refresher holds the refresh lease
+    (skill.proactive.grants on LWA ``invalid_grant``).
+    """
+    link = store.get_link(user_key, link_key)  # to count honestly: clearing an absent grant also "succeeds"
+    cleared = store.clear_grant(user_key, link_key, lease_owner=lease_owner)
+    if stop_events and (cleared or lease_owner is None):
+        # Not after a lost lease race: then a newer grant (with its permission) replaced ours.
+        store.set_events_permitted(user_key, link_key, False)
+    had_grant = link is not None and link.has_grant
+    return _record(user_key, trigger, "grant", 1 if cleared and had_grant else 0, None)
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _erase_links(
+    user_key: str, link_keys: set[str], trigger: Trigger, notify_alexa: Notifier | None
+) -> ErasureRecord:
+    remaining = {link.link_key for link in store.links_of(user_key)} - link_keys
+    if not remaining:
+        # No other Alexa account uses this ZOSI account here: nothing of the user may stay.
+        return erase_account(user_key, trigger, notify_alexa=notify_alexa)
+    # Other Alexa accounts stay linked and keep their endpoints; only these links (with their grants) go.
+    deleted = sum(1 for link_key in sorted(link_keys) if store.delete_link(user_key, link_key))
+    return _record(user_key, trigger, "link", deleted, None)
+
+
+def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> bool | None:
+    if notify_alexa is None:
+        if needs_delete_report(trigger):
+            log(_log, logging.WARNING, "erasure without DeleteReport sender", trigger=str(trigger))
+        return None
+    try:
+        notify_alexa(user_key)
+    except Exception as exc:  # the report is a courtesy to Alexa; the erasure is the user's right
+        log(
+            _log,
+            logging.WARNING,
+            "DeleteReport before erasure failed; erasing anyway",
+            user=pseudonyms.log_key(user_key),
+            trigger=str(trigger),
+            error_code=type(exc).__name__,
+        )
+        return False
+    return True
+
+
+def _record(
+    user_key: str, trigger: Trigger, scope: Scope, items: int, reported: bool | None
+) -> ErasureRecord:
+    record = ErasureRecord(
+        user=pseudonyms.log_key(user_key),
+        trigger=trigger,
+        scope=scope,
+        items=items,
+        erased_at=datetime.now(UTC),
+        delete_report=reported,
+    )
+    log(
+        _log,
+        logging.INFO,
+        "erasure",
+        user=record.user,
+        trigger=str(record.trigger),
+        scope=record.scope,
+        items=record.items,
+        erased_at=record.erased_at.isoformat().replace("+00:00", "Z"),
+        delete_report=record.delete_report,
+    )
+    return record

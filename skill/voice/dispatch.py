@@ -1,0 +1,219 @@
+"""The custom side of the Lambda: voice requests (ask-sdk-core) and Alexa Skill Events.
+
+Every ``{"version", "request"}`` envelope is first checked for the skill id (``ZOSI_SKILL_ID``
+against ``context.System.application.applicationId`` and, when present,
+``session.application.applicationId``). A mismatch, a missing id or an unconfigured skill id is
+refused before anything is read or stored: ``handle`` raises ``RequestRefused``, so the Lambda
+invocation fails (Alexa treats it as an error, exactly as ask-sdk's own verification does) and
+the log line names no id.
+
+Skill events (``AlexaSkillEvent.*``) are then answered by ``skill.voice.skill_events`` without
+loading ask-sdk. Voice requests go through one ask-sdk-core skill, built once per container on
+first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay it):
+
+* request interceptor: attaches the request's ``Turn`` and ``LocaleStrings`` (request attributes
+  ``turn`` / ``strings``) and logs the request type and intent name only;
+* one handler per entry of ``skill.voice.handlers.REQUEST_TYPES`` / ``INTENTS``;
+* response interceptor: logs whether the session ends and which directives/cards went out;
+* one exception handler: ACCloud rejecting the token -> link-account card; ACCloud unreachable
+  -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from skill.config import settings
+from skill.privacy.logs import correlation_id, log
+from skill.voice import skill_events
+
+if TYPE_CHECKING:
+    from ask_sdk_core.handler_input import HandlerInput
+    from ask_sdk_model import Response
+
+_log = logging.getLogger(__name__)
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+_lock = threading.Lock()
+_skill: LambdaHandler | None = None
+
+
+class RequestRefused(Exception):
+    """The envelope is not for this skill (or the skill id is not configured); nothing was processed."""
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    raw_request = event.get("request")
+    request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
+    request_id = request.get("requestId")
+    correlation_id.set(request_id if isinstance(request_id, str) and len(request_id) <= 256 else None)
+    request_type = str(request.get("type", ""))[:80]
+    verify_skill_id(event)
+    if skill_events.is_skill_event(request_type):
+        try:
+            return skill_events.handle(event)
+        except Exception as exc:
+            # Raised so the invocation fails and a redelivery can retry; the message names no data.
+            log(
+                _log,
+                logging.ERROR,
+                "skill event failed",
+                event_name=request_type,
+                error_code=type(exc).__name__,
+            )
+            raise
+    answer = voice_skill()(event, context)
+    log(
+        _log,
+        logging.INFO,
+        "voice request handled",
+        request_type=request_type,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return answer
+
+
+def verify_skill_id(event: dict[str, Any]) -> None:
+    """Refuse unless every application id in the envelope equals the configured skill id."""
+    expected = settings().skill_id
+    if not expected:
+        log(_log, logging.ERROR, "custom request refused: ZOSI_SKILL_ID is not configured")
+        raise RequestRefused("skill id not configured")
+    system_app = _dig(event, "context", "System", "application", "applicationId")
+    session_app = _dig(event, "session", "application", "applicationId")
+    presented = [value for value in (system_app, session_app) if value is not None]
+    if not presented or any(value != expected for value in presented):
+        log(_log, logging.WARNING, "custom request refused: not for this skill", presented=len(presented))
+        raise RequestRefused("request is not for this skill")
+
+
+def _dig(tree: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(key)
+    return tree
+
+
+def voice_skill() -> LambdaHandler:
+    """The ask-sdk-core skill of this container, built on first use."""
+    global _skill
+    if _skill is None:
+        with _lock:
+            if _skill is None:
+                _skill = _build()
+    return _skill
+
+
+def reset() -> None:
+    """Forget the built skill (tests)."""
+    global _skill
+    with _lock:
+        _skill = None
+
+
+def _build() -> LambdaHandler:
+    from ask_sdk_core.dispatch_components import (
+        AbstractExceptionHandler,
+        AbstractRequestHandler,
+        AbstractRequestInterceptor,
+        AbstractResponseInterceptor,
+    )
+    from ask_sdk_core.skill_builder import SkillBuilder
+
+    from skill.cloud import contract, users
+    from skill.voice import handlers
+    from skill.voice.turn import STRINGS_ATTRIBUTE, TURN_ATTRIBUTE, Turn
+
+    def request_type_of(handler_input: HandlerInput) -> str:
+        return str(getattr(handler_input.request_envelope.request, "object_type", ""))
+
+    def intent_name_of(handler_input: HandlerInput) -> str | None:
+        intent = getattr(handler_input.request_envelope.request, "intent", None)
+        return intent.name if intent is not None else None
+
+    class Routed(AbstractRequestHandler):
+        """One entry of the handler tables; ``intent_name=None`` means any intent (the catch-all)."""
+
+        def __init__(self, request_type: str, intent_name: str | None, function: handlers.Handler) -> None:
+            self.request_type, self.intent_name, self.function = request_type, intent_name, function
+
+        def can_handle(self, handler_input: HandlerInput) -> bool:
+            if request_type_of(handler_input) != self.request_type:
+                return False
+            return self.intent_name is None or intent_name_of(handler_input) == self.intent_name
+
+        def handle(self, handler_input: HandlerInput) -> Response:
+            return self.function(Turn.of(handler_input))
+
+    class AttachTurn(AbstractRequestInterceptor):
+        def process(self, handler_input: HandlerInput) -> None:
+            turn = Turn.start(handler_input)
+            attributes = handler_input.attributes_manager.request_attributes
+            attributes[TURN_ATTRIBUTE] = turn
+            attributes[STRINGS_ATTRIBUTE] = turn.strings
+            log(
+                _log,
+                logging.INFO,
+                "voice request",
+                request_type=request_type_of(handler_input),
+                intent_name=intent_name_of(handler_input),
+                locale=turn.strings.locale,
+                linked=turn.linked,
+            )
+
+    class LogResponse(AbstractResponseInterceptor):
+        def process(self, handler_input: HandlerInput, response: Response) -> None:
+            log(
+                _log,
+                logging.INFO,
+                "voice response",
+                intent_name=intent_name_of(handler_input),
+                end_session=response.should_end_session if response is not None else None,
+                directives=[d.object_type for d in (response.directives or [])]
+                if response is not None
+                else [],
+                card=response.card.object_type
+                if response is not None and response.card is not None
+                else None,
+            )
+
+    class SpeakErrors(AbstractExceptionHandler):
+        def can_handle(self, handler_input: HandlerInput, exception: Exception) -> bool:
+            return True
+
+        def handle(self, handler_input: HandlerInput, exception: Exception) -> Response:
+            log(
+                _log,
+                logging.WARNING if isinstance(exception, contract.CloudError) else logging.ERROR,
+                "voice request failed",
+                request_type=request_type_of(handler_input),
+                intent_name=intent_name_of(handler_input),
+                error_code=type(exception).__name__,
+            )
+            turn = Turn.of(handler_input)
+            if isinstance(exception, contract.InvalidToken | contract.ExpiredToken):
+                if turn.token:
+                    users.forget(turn.token)
+                return handlers.link_account(turn)
+            key = "error_cloud_unavailable" if isinstance(exception, contract.CloudError) else "error_generic"
+            return turn.answer(turn.say(key))
+
+    builder = SkillBuilder()
+    for request_type, function in handlers.REQUEST_TYPES.items():
+        builder.add_request_handler(Routed(request_type, None, function))
+    for intent_name, function in handlers.INTENTS.items():
+        builder.add_request_handler(Routed("IntentRequest", intent_name, function))
+    builder.add_request_handler(Routed("IntentRequest", None, handlers.UNKNOWN_INTENT))
+    builder.add_global_request_interceptor(AttachTurn())
+    builder.add_global_response_interceptor(LogResponse())
+    builder.add_exception_handler(SpeakErrors())
+    # No builder.skill_id: ``handle`` verifies every envelope against the current settings, skill events
+    # included, and a copy frozen into the cached skill could go stale.
+    return cast(LambdaHandler, builder.lambda_handler())

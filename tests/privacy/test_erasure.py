@@ -1,0 +1,311 @@
+"""The one erasure path and the access export, on moto's DynamoDB and KMS (tests/conftest.py aws_env).
+
+After every erasure: nothing of that user is left in the table, other users are untouched, and
+one erasure record (pseudonymous key, trigger, scope, item count, time) is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from models import store
+from models.store import EndpointRecord, LinkRef
+from skill.privacy import access, erasure, pseudonyms
+from skill.privacy.erasure import Trigger
+from skill.proactive import grants, lwa
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+ACCESS_TOKEN = "Atza|access-token-that-must-never-show"
+REFRESH_TOKEN = "Atzr|refresh-token-that-must-never-show"
+
+
+def table() -> list[dict[str, Any]]:
+    from skill import aws
+    from skill.config import settings
+
+    return aws.client("dynamodb").scan(TableName=settings().table_name, ConsistentRead=True)["Items"]
+
+
+def partition(user_key: str) -> list[dict[str, Any]]:
+    return sorted((item for item in table() if item["pk"]["S"] == user_key), key=lambda item: item["sk"]["S"])
+
+
+def populate(
+    accloud_user: str, *, links: dict[str, str | None], endpoints: int, grant_on: str | None = None
+) -> str:
+    """A user as the skill leaves one: profile, links (link id -> Alexa user), endpoints, a session."""
+    key = pseudonyms.user_key(accloud_user)
+    now = datetime.now(UTC)
+    store.put_profile(key, consented_at=now, linked_at=now, accepted_policy_version="2024-05-01")
+    for link_id, alexa_user in links.items():
+        store.upsert_link(
+            key,
+            pseudonyms.link_key(link_id),
+            region="EU",
+            alexa_user_key=pseudonyms.alexa_user_key(alexa_user) if alexa_user else None,
+        )
+    if grant_on is not None:
+        tokens = lwa.LwaTokens(ACCESS_TOKEN, REFRESH_TOKEN, now + timedelta(hours=1))
+        grants.store_grant(key, pseudonyms.link_key(grant_on), tokens, "EU")
+    store.apply_endpoint_diff(
+        key,
+        upserts={
+            pseudonyms.endpoint_id(accloud_user, f"dev_{n:04d}"): EndpointRecord(("CAMERA",), f"d{n}")
+            for n in range(endpoints)
+        },
+    )
+    store.put_rtc_session(key, f"session-of-{accloud_user}", ttl_seconds=300)
+    return key
+
+
+@pytest.fixture
+def two_users() -> tuple[str, str]:
+    alice = populate(
+        "usr_alice",
+        links={"lnk_a1": "amzn1.ask.account.A1", "lnk_a2": "amzn1.ask.account.A2"},
+        endpoints=3,
+        grant_on="lnk_a1",
+    )
+    bob = populate("usr_bob", links={"lnk_b1": "amzn1.ask.account.B1"}, endpoints=2, grant_on="lnk_b1")
+    store.claim_event("evt_global_row", 600)
+    return alice, bob
+
+
+def erasure_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.fields for r in caplog.records if r.getMessage() == "erasure"]  # type: ignore[attr-defined]
+
+
+# --- whole account --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trigger", list(Trigger))
+def test_erase_account_leaves_nothing_of_the_user_and_everything_of_others(
+    two_users: tuple[str, str], trigger: Trigger, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, _ = two_users
+    alice_items = len(partition(alice))
+    others = [item for item in table() if item["pk"]["S"] != alice]
+    caplog.set_level(logging.INFO)
+
+    record = erasure.erase_account(alice, trigger, notify_alexa=lambda user_key: None)
+
+    assert partition(alice) == []
+    assert sorted(map(repr, table())) == sorted(map(repr, others))
+    assert (record.trigger, record.scope, record.items) == (trigger, "account", alice_items)
+    assert record.user == pseudonyms.log_key(alice)
+    (logged,) = erasure_records(caplog)
+    assert logged["user"] == pseudonyms.log_key(alice)
+    assert logged["trigger"] == trigger.value
+    assert logged["items"] == alice_items
+    assert abs(
+        datetime.fromisoformat(logged["erased_at"].replace("Z", "+00:00")) - datetime.now(UTC)
+    ) < timedelta(minutes=1)
+    everything_logged = " ".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
+    for private in (alice, "usr_alice", "amzn1.ask.account", ACCESS_TOKEN):
+        assert private not in everything_logged
+
+
+def test_the_delete_report_goes_out_first_while_the_grant_still_exists(two_users: tuple[str, str]) -> None:
+    alice, _ = two_users
+    seen: list[tuple[str, bool]] = []
+
+    def report(user_key: str) -> None:
+        link = store.get_link(user_key, pseudonyms.link_key("lnk_a1"))
+        seen.append((user_key, link is not None and link.has_grant))
+
+    record = erasure.erase_account(alice, Trigger.OPERATOR_CLI, notify_alexa=report)
+    assert seen == [(alice, True)]
+    assert record.delete_report is True
+    assert partition(alice) == []
+
+
+def test_a_failing_delete_report_never_blocks_the_erasure(
+    two_users: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, _ = two_users
+
+    def broken(user_key: str) -> None:
+        raise ConnectionError("gateway unreachable")
+
+    caplog.set_level(logging.INFO)
+    record = erasure.erase_account(alice, Trigger.ACCLOUD_ACCOUNT_DELETED, notify_alexa=broken)
+    assert record.delete_report is False
+    assert partition(alice) == []
+    assert erasure_records(caplog)[0]["delete_report"] is False
+
+
+def test_a_missing_delete_report_sender_is_logged_where_the_skill_stays_enabled(
+    two_users: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob = two_users
+    caplog.set_level(logging.INFO)
+    assert erasure.erase_account(alice, Trigger.VOICE_DELETE_REQUEST).delete_report is None
+    assert erasure.erase_account(bob, Trigger.SKILL_DISABLED).delete_report is None
+    warnings = [r for r in caplog.records if r.getMessage() == "erasure without DeleteReport sender"]
+    assert [w.fields["trigger"] for w in warnings] == ["voice_delete_request"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "needed"),
+    [
+        (Trigger.VOICE_DELETE_REQUEST, True),
+        (Trigger.OPERATOR_CLI, True),
+        (Trigger.ACCLOUD_ACCOUNT_DELETED, True),
+        (Trigger.SKILL_DISABLED, False),
+        (Trigger.GATEWAY_SKILL_DISABLED, False),
+        (Trigger.LWA_INVALID_GRANT, False),
+        (Trigger.INACTIVITY, False),
+    ],
+)
+def test_which_triggers_need_a_delete_report(trigger: Trigger, needed: bool) -> None:
+    assert erasure.needs_delete_report(trigger) is needed
+
+
+def test_erasing_an_empty_partition_records_zero_items(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    record = erasure.erase_account(pseudonyms.user_key("usr_nobody"), Trigger.INACTIVITY)
+    assert record.items == 0
+    assert erasure_records(caplog)[0]["items"] == 0
+
+
+# --- one Alexa account's link --------------------------------------------------------------
+
+
+def test_a_link_goes_alone_while_another_alexa_account_stays(two_users: tuple[str, str]) -> None:
+    alice, bob = two_users
+    bob_before = partition(bob)
+    reported: list[str] = []
+
+    first = erasure.erase_alexa_link(
+        alice, pseudonyms.link_key("lnk_a1"), Trigger.SKILL_DISABLED, notify_alexa=reported.append
+    )
+    assert (first.scope, first.items) == ("link", 1)
+    assert reported == []  # the endpoints stay for the other Alexa account: nothing to report
+    remaining = {item["sk"]["S"] for item in partition(alice)}
+    assert f"link#{pseudonyms.link_key('lnk_a2')}" in remaining
+    assert f"link#{pseudonyms.link_key('lnk_a1')}" not in remaining
+    assert "profile" in remaining
+
+    last = erasure.erase_alexa_link(
+        alice, pseudonyms.link_key("lnk_a2"), Trigger.GATEWAY_SKILL_DISABLED, notify_alexa=reported.append
+    )
+    assert last.scope == "account"
+    assert reported == [alice]
+    assert partition(alice) == []
+    assert partition(bob) == bob_before
+
+
+def test_erase_alexa_user_finds_the_links_through_the_index(two_users: tuple[str, str]) -> None:
+    alice, bob = two_users
+    bob_before = partition(bob)
+    records = erasure.erase_alexa_user(
+        pseudonyms.alexa_user_key("amzn1.ask.account.A2"), Trigger.SKILL_DISABLED
+    )
+    assert [(r.scope, r.items) for r in records] == [("link", 1)]
+    assert len(store.links_of(alice)) == 1
+    assert partition(bob) == bob_before
+
+
+def test_erase_alexa_user_spans_partitions_and_adds_links_known_otherwise(two_users: tuple[str, str]) -> None:
+    alice, bob = two_users
+    # The same Alexa account once linked Bob's ZOSI account too (a stale link).
+    store.upsert_link(
+        bob,
+        pseudonyms.link_key("lnk_b_old"),
+        region="EU",
+        alexa_user_key=pseudonyms.alexa_user_key("amzn1.ask.account.A1"),
+    )
+    token_link = LinkRef(alice, pseudonyms.link_key("lnk_a2"))  # resolved from an access token
+    records = erasure.erase_alexa_user(
+        pseudonyms.alexa_user_key("amzn1.ask.account.A1"), Trigger.SKILL_DISABLED, also=[token_link]
+    )
+    assert sorted(r.scope for r in records) == ["account", "link"]
+    assert partition(alice) == []
+    assert [link.link_key for link in store.links_of(bob)] == [pseudonyms.link_key("lnk_b1")]
+
+
+def test_a_partition_without_any_link_goes_whole(two_users: tuple[str, str]) -> None:
+    orphan = pseudonyms.user_key("usr_orphan")
+    store.apply_endpoint_diff(orphan, upserts={"z1_orphanendpoint": EndpointRecord(("CAMERA",), "d")})
+    (record,) = erasure.erase_links(
+        [LinkRef(orphan, pseudonyms.link_key("lnk_never_stored"))], Trigger.OPERATOR_CLI
+    )
+    assert (record.scope, record.items) == ("account", 1)
+    assert partition(orphan) == []
+
+
+# --- grant only -------------------------------------------------------------------------------
+
+
+def test_erase_grant_keeps_the_link_and_stops_events(two_users: tuple[str, str]) -> None:
+    alice, _ = two_users
+    link_key = pseudonyms.link_key("lnk_a1")
+    before = {item["sk"]["S"] for item in partition(alice)}
+
+    record = erasure.erase_grant(alice, link_key, Trigger.PERMISSION_WITHDRAWN)
+
+    link = store.get_link(alice, link_key)
+    assert link is not None and not link.has_grant and link.events_permitted is False
+    assert {item["sk"]["S"] for item in partition(alice)} == before
+    assert (record.scope, record.items) == ("grant", 1)
+    assert erasure.erase_grant(alice, link_key, Trigger.PERMISSION_WITHDRAWN).items == 0
+
+
+def test_erase_grant_for_a_refresher_that_lost_its_lease_changes_nothing(two_users: tuple[str, str]) -> None:
+    alice, _ = two_users
+    link_key = pseudonyms.link_key("lnk_a1")
+    record = erasure.erase_grant(alice, link_key, Trigger.LWA_INVALID_GRANT, lease_owner="someone-else")
+    link = store.get_link(alice, link_key)
+    assert record.items == 0
+    assert link is not None and link.has_grant and link.events_permitted is True
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def test_export_lists_everything_with_secrets_masked(two_users: tuple[str, str]) -> None:
+    alice, _ = two_users
+    exported = access.export(alice)
+    assert exported["format"] == access.EXPORT_FORMAT
+    assert exported["user_key"] == alice
+    assert len(exported["items"]) == len(partition(alice)) == 7  # profile, 2 links, 3 endpoints, 1 session
+    kinds = sorted(item["kind"] for item in exported["items"])
+    assert kinds == ["AccountLink"] * 2 + ["AccountProfile"] + ["EndpointEntry"] * 3 + ["RtcSession"]
+    text = repr(exported)
+    assert ACCESS_TOKEN not in text and REFRESH_TOKEN not in text and "Atz" not in text
+    granted = next(item for item in exported["items"] if "grant_ciphertext" in item)
+    assert granted["grant_ciphertext"].startswith("<encrypted ")
+    assert exported["summary"] == {
+        "stored": True,
+        "items": 7,
+        "links": 2,
+        "endpoints": 3,
+        "grant": True,
+        "events_permitted": True,
+        "accepted_policy_version": "2024-05-01",
+        "consented_at": next(i for i in exported["items"] if i["kind"] == "AccountProfile")["consented_at"],
+    }
+
+
+def test_summary_of_nothing_stored() -> None:
+    assert access.summary(pseudonyms.user_key("usr_nobody")) == {
+        "stored": False,
+        "items": 0,
+        "links": 0,
+        "endpoints": 0,
+        "grant": False,
+        "events_permitted": False,
+        "accepted_policy_version": None,
+        "consented_at": None,
+    }
+
+
+def test_export_masks_a_secret_attribute_stored_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    leaked = [{"kind": "AccountLink", "pk": "u_x", "sk": "link#l_x", "grant_ciphertext": "plaintext?"}]
+    monkeypatch.setattr(store, "export_user", lambda user_key: leaked)
+    assert access.export("u_x")["items"][0]["grant_ciphertext"] == access.MASKED
