@@ -48,3 +48,22 @@ template-check: deps
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
+# ---- Lambda package: `sam build` runs these (template.yaml, "Metadata: BuildMethod: makefile") with
+# ARTIFACTS_DIR set. The package is lambda_handler.py, skill/ without skill/local/ (dev-only), models/
+# and requirements.txt's wheels for the python3.12 arm64 runtime, plus bytecode compiled by a 3.12
+# interpreter: /var/task is read-only, so Lambda would otherwise recompile every module at each cold start.
+LAMBDA_PYTHON ?= python3.12
+LAMBDA_WHEEL_PLATFORMS := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
+
+.PHONY: build-SkillFunction build-RetentionFunction
+build-SkillFunction build-RetentionFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run 'sam build'" >&2; exit 1; }
+	@$(LAMBDA_PYTHON) -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 12))' 2>/dev/null || \
+	  { echo "LAMBDA_PYTHON=$(LAMBDA_PYTHON) is not Python 3.12 (set LAMBDA_PYTHON=/path/to/python3.12)" >&2; exit 1; }
+	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
+	  $(LAMBDA_WHEEL_PLATFORMS) --implementation cp --python-version 3.12 \
+	  --target "$(ARTIFACTS_DIR)" -r requirements.txt
+	rm -rf "$(ARTIFACTS_DIR)/bin"
+	cp lambda_handler.py "$(ARTIFACTS_DIR)/"
+	tar --exclude=skill/local --exclude=__pycache__ --exclude='*.pyc' -cf - skill models | tar -xf - -C "$(ARTIFACTS_DIR)"
+	$(LAMBDA_PYTHON) -W ignore -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"

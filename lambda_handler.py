@@ -1,4 +1,8 @@
-"""AWS Lambda entry point of the ZOSI Smart skill backend."""
+"""AWS Lambda entry points of the ZOSI Smart skill backend.
+
+``handler`` serves Alexa (directives, custom requests, skill events) and the ACCloud webhook;
+``retention`` is the daily scheduled inactivity-erasure job (template.yaml, RetentionFunction).
+"""
 
 from typing import Any
 
@@ -11,3 +15,9 @@ configure(settings().log_level)
 
 def handler(event: Any, context: Any) -> Any:
     return route(event, context)
+
+
+def retention(event: Any, context: Any) -> Any:
+    from skill.privacy.retention import run
+
+    return run(event, context)

@@ -384,6 +384,21 @@ def export_user(user_key: str) -> list[dict[str, Any]]:
     return exported
 
 
+def inactive_users(cutoff: datetime) -> Iterator[str]:
+    """Partition keys of users whose last activity is older than ``cutoff``.
+
+    For the daily retention job only: a paginated Scan of profile items (the one place a Scan
+    is used; the job runs off the request path). Round trips: 1 Scan per 1 MB page.
+    """
+    with _guard("inactive_users"):
+        ensure_bound()
+        condition = (AccountProfile.sk == AccountProfile.sort_key()) & (
+            AccountProfile.last_active_at < cutoff
+        )
+        for profile in AccountProfile.scan(condition, attributes_to_get=["pk"]):
+            yield profile.pk
+
+
 # --- short-lived rows ---------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 * ``{"directive": ...}``            Smart Home API v3          -> skill.smarthome.dispatch
 * ``{"version", "request", ...}``  custom skill + skill events -> skill.voice (ask-sdk-core)
 * API Gateway HTTP API event        ACCloud webhook            -> skill.proactive.webhook
-* EventBridge scheduled event       retention job              -> skill.privacy.retention
 
 Each side is imported on first use, so a smart-home cold start never loads ask-sdk.
 Anything else gets a clear error and is logged without its content.
@@ -29,8 +28,6 @@ def classify(event: Any) -> str:
     request_context = event.get("requestContext")
     if isinstance(request_context, dict) and ("http" in request_context or "httpMethod" in event):
         return "webhook"
-    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-        return "scheduled"
     return "unknown"
 
 
@@ -46,10 +43,8 @@ def route(event: Any, context: Any = None) -> Any:
         return _custom(event, context)
     if kind == "webhook":
         return _webhook(event, context)
-    if kind == "scheduled":
-        return _scheduled(event, context)
     log(_log, logging.WARNING, "unrecognised event", event_type=type(event).__name__)
-    return {"error": "unsupported event", "accepted": ["directive", "request", "http", "scheduled"]}
+    return {"error": "unsupported event", "accepted": ["directive", "request", "http"]}
 
 
 def _custom(event: dict[str, Any], context: Any) -> Any:
@@ -59,21 +54,6 @@ def _custom(event: dict[str, Any], context: Any) -> Any:
 
 
 def _webhook(event: dict[str, Any], context: Any) -> Any:
-    try:
-        from skill.proactive.webhook import handle
-    except ImportError:
-        return {
-            "statusCode": 501,
-            "headers": {"content-type": "application/json"},
-            "body": '{"error":"not_implemented"}',
-        }
+    from skill.proactive.webhook import handle
+
     return handle(event, context)
-
-
-def _scheduled(event: dict[str, Any], context: Any) -> Any:
-    try:
-        from skill.privacy.retention import run
-    except ImportError:
-        log(_log, logging.WARNING, "scheduled event received but no retention job is available")
-        return {"erased": 0}
-    return run(event, context)

@@ -27,6 +27,7 @@ REQUIRED_KEYS: dict[str, set[str]] = {
     "policy_updated": {"version"},
     "policy_card_title": set(),
     "policy_card_text": {"url"},
+    "privacy_version_unknown": set(),
     "list_cameras": {"names", "count"},
     "list_cameras_one": {"names"},
     "list_cameras_many": {"names", "count", "more"},
