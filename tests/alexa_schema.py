@@ -1,23 +1,33 @@
-"""The official Alexa Smart Home message schema as a test oracle.
+"""The official Alexa Smart Home message schema as a test oracle, plus the project's own schemas.
 
 Read from $ALEXA_SMART_HOME_SCHEMA or ../shared/alexa/schema/. Under CI=true a missing schema
 fails the run instead of skipping: a green CI must mean every message was validated.
+
+Amazon's schema has no DeleteReport and nothing of Alexa.SmartVision; the project schemas in
+skill/smarthome/schemas/ fill the gap (see ``MessageSchemas``, which the Event Gateway stand-in
+uses too):
+
+* ``Alexa.Discovery.DeleteReport`` validates against delete_report.schema.json;
+* ``Alexa.SmartVision.ObjectDetectionSensor.ObjectDetection`` against smartvision.schema.json;
+* Discover.Response and AddOrUpdateReport validate against the official schema with their
+  SmartVision capability entries taken out, and each such entry against smartvision.schema.json.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
+
+from skill.local.gateway_server import DELETE_REPORT_SCHEMA, SMARTVISION_SCHEMA, MessageSchemas
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO.parent / "shared" / "alexa" / "schema" / "alexa_smart_home_message_schema.json"
-DELETE_REPORT_SCHEMA = REPO / "skill" / "smarthome" / "schemas" / "delete_report.schema.json"
+
+__all__ = ["DEFAULT_SCHEMA", "DELETE_REPORT_SCHEMA", "SMARTVISION_SCHEMA", "AlexaSchema", "schema_path"]
 
 
 def schema_path() -> Path:
@@ -26,8 +36,7 @@ def schema_path() -> Path:
 
 @dataclass
 class AlexaSchema:
-    official: Draft4Validator
-    delete_report: Draft4Validator | None
+    schemas: MessageSchemas
 
     @classmethod
     def load(cls) -> AlexaSchema:
@@ -37,30 +46,10 @@ class AlexaSchema:
             if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
                 pytest.fail(message)
             pytest.skip(message)
-        official = json.loads(path.read_text())
-        Draft4Validator.check_schema(official)
-        checker = Draft4Validator.FORMAT_CHECKER
-        assert "uri" in checker.checkers and "date-time" in checker.checkers, (
-            "install rfc3987 and rfc3339-validator: uri/date-time would go unchecked"
-        )
-        own = None
-        if DELETE_REPORT_SCHEMA.is_file():
-            own_schema = json.loads(DELETE_REPORT_SCHEMA.read_text())
-            Draft4Validator.check_schema(own_schema)
-            own = Draft4Validator(own_schema, format_checker=checker)
-        return cls(Draft4Validator(official, format_checker=checker), own)
+        return cls(MessageSchemas.from_path(path))
 
     def errors(self, message: dict[str, Any]) -> list[str]:
-        header = message.get("event", {}).get("header", {})
-        if header.get("namespace") == "Alexa.Discovery" and header.get("name") == "DeleteReport":
-            assert self.delete_report is not None, "project DeleteReport schema missing"
-            validator = self.delete_report
-        else:
-            validator = self.official
-        return [
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
-            for e in validator.iter_errors(message)
-        ]
+        return self.schemas.errors(message)
 
     def assert_valid(self, message: dict[str, Any]) -> None:
         problems = self.errors(message)

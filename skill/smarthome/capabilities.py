@@ -110,12 +110,42 @@ class MotionSensor(Capability):
         return entry
 
 
+class ObjectDetectionSensor(Capability):
+    """Alexa.SmartVision.ObjectDetectionSensor for cameras whose firmware recognises people.
+
+    Only the "person" class is advertised, because that is what ACCloud reports
+    (``person.detected``). Detections reach Alexa as ObjectDetection events without any image
+    or clip URL (the privacy rules allow no images). Not retrievable: the class list is fixed,
+    and the official StateReport schema has no SmartVision property.
+    """
+
+    interface = "Alexa.SmartVision.ObjectDetectionSensor"
+    version = "1.0"
+    OBJECT_CLASSES: ClassVar[tuple[str, ...]] = ("person",)
+
+    def applies(self, device: Device) -> bool:
+        return device.person_detection
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["properties"] = {
+            "supported": [{"name": "objectDetectionClasses"}],
+            "proactivelyReported": True,
+            "retrievable": False,
+        }
+        entry["configuration"] = {
+            "objectDetectionConfiguration": [{"imageNetClass": c} for c in self.OBJECT_CLASSES]
+        }
+        return entry
+
+
 CAPABILITIES: tuple[Capability, ...] = (
     Alexa(),
     CameraStreamController(),
     RTCSessionController(),
     DoorbellEventSource(),
     MotionSensor(),
+    ObjectDetectionSensor(),
     EndpointHealth(),
 )
 

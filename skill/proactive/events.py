@@ -1,0 +1,505 @@
+"""ACCloud webhook events -> Alexa Event Gateway messages (or erasure), for every linked Alexa account.
+
+``parse`` turns the verified JSON body into an :class:`AccloudEvent` (strictly: unknown fields,
+unknown types or missing fields are :class:`EventRejected`). ``process`` acts on it:
+
+==========================  ==================================================================
+ACCloud event               what Alexa gets (one message per account link with a grant)
+==========================  ==================================================================
+doorbell.pressed            Alexa.DoorbellEventSource.DoorbellPress, cause PHYSICAL_INTERACTION,
+                            timestamp = press time in whole seconds
+motion.detected / .cleared  Alexa.ChangeReport of Alexa.MotionSensor.detectionState
+                            (DETECTED / NOT_DETECTED), cause PHYSICAL_INTERACTION
+person.detected             Alexa.SmartVision.ObjectDetectionSensor.ObjectDetection, class
+                            "person", no image or clip
+device.online / .offline    Alexa.ChangeReport of Alexa.EndpointHealth.connectivity, cause
+                            PERIODIC_POLL (ACCloud learns connectivity from device heartbeats)
+device.added / .updated     Alexa.Discovery.AddOrUpdateReport with endpoints.describe(device),
+                            only when it differs from what the endpoint index says was reported
+device.removed              Alexa.Discovery.DeleteReport
+account.deleted             DeleteReport of every indexed endpoint, then the partition is erased
+account.consent_withdrawn   nothing is sent; grants deleted, events no longer permitted on every
+                            link, so every later event for the user is ignored
+==========================  ==================================================================
+
+Real-time events (doorbell, motion, person, connectivity) older than
+``settings().event_staleness_seconds`` are dropped and counted: a ring a minute late is noise.
+Lifecycle events (device.added/updated/removed, account.*) are never dropped for age: erasure
+and the endpoint list must converge whatever the delay.
+
+Links are processed only while they permit events (``events_permitted``, set by AcceptGrant,
+cleared by consent withdrawal or a 403 INSUFFICIENT_PERMISSION); a link without a grant gets
+nothing. The endpoint index is written only for users with such a link, so nothing is stored
+about a user who never granted events or withdrew consent.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from skill.cloud.contract import Device, MalformedDevice, parse_device
+from skill.config import settings
+from skill.privacy import pseudonyms
+from skill.privacy.logs import log
+from skill.proactive import metrics
+from skill.proactive.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
+from skill.smarthome import endpoints, messages
+
+_log = logging.getLogger(__name__)
+
+DOORBELL_PRESSED = "doorbell.pressed"
+MOTION_DETECTED = "motion.detected"
+MOTION_CLEARED = "motion.cleared"
+PERSON_DETECTED = "person.detected"
+DEVICE_ONLINE = "device.online"
+DEVICE_OFFLINE = "device.offline"
+DEVICE_ADDED = "device.added"
+DEVICE_UPDATED = "device.updated"
+DEVICE_REMOVED = "device.removed"
+ACCOUNT_DELETED = "account.deleted"
+CONSENT_WITHDRAWN = "account.consent_withdrawn"
+
+REAL_TIME = frozenset(
+    {DOORBELL_PRESSED, MOTION_DETECTED, MOTION_CLEARED, PERSON_DETECTED, DEVICE_ONLINE, DEVICE_OFFLINE}
+)
+WITH_DEVICE_BODY = frozenset({DEVICE_ADDED, DEVICE_UPDATED})
+ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN})
+EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
+
+_FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})
+_MAX_ID = 128
+OBJECT_DETECTION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
+OBJECT_DETECTION_PAYLOAD_VERSION = "1.0"
+DELETE_REPORT_CHUNK = 300  # Alexa's maximum endpoints per report
+MAX_PARALLEL_LINKS = 4
+
+
+class EventRejected(ValueError):
+    """The body is not a well-formed ACCloud event (answered 400, not retried). No values in the message."""
+
+
+@dataclass(frozen=True)
+class AccloudEvent:
+    id: str
+    type: str
+    occurred_at: datetime
+    user_id: str
+    device_id: str | None = None
+    device: Device | None = None
+
+
+@dataclass
+class Result:
+    """What processing one event did; the webhook turns it into its HTTP answer."""
+
+    action: str  # "sent", "stale", "no_recipients", "unchanged", "erased", "withdrawn", "skipped"
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> int:
+        return sum(1 for d in self.deliveries if d.outcome is Outcome.DELIVERED)
+
+    @property
+    def worth_redelivery(self) -> bool:
+        """Nothing reached Alexa and at least one link failed for a reason a retry may fix."""
+        return self.delivered == 0 and any(d.outcome.retryable for d in self.deliveries)
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def parse(body: Any) -> AccloudEvent:
+    """The event in ``body`` (already JSON-decoded), strictly validated."""
+    if not isinstance(body, dict):
+        raise EventRejected("event is not a JSON object")
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise EventRejected(f"unknown fields: {len(unknown)}")
+    event_id = _id(body.get("id"), "evt_", "id")
+    event_type = body.get("type")
+    if event_type not in EVENT_TYPES:
+        raise EventRejected("unknown event type")
+    occurred_at = _time(body.get("occurred_at"))
+    user_id = _id(body.get("user_id"), "usr_", "user_id")
+    device_id: str | None = None
+    device: Device | None = None
+    if event_type in ACCOUNT_EVENTS:
+        if "device_id" in body or "device" in body:
+            raise EventRejected("account events carry no device")
+    else:
+        device_id = _id(body.get("device_id"), "dev_", "device_id")
+        if event_type in WITH_DEVICE_BODY:
+            try:
+                device = parse_device(body.get("device"))
+            except MalformedDevice as exc:
+                raise EventRejected(f"malformed device: {exc}") from None
+            if device.id != device_id:
+                raise EventRejected("device.id differs from device_id")
+        elif "device" in body:
+            raise EventRejected("only device.added and device.updated carry a device")
+    return AccloudEvent(event_id, event_type, occurred_at, user_id, device_id, device)
+
+
+def _id(value: Any, prefix: str, name: str) -> str:
+    if (
+        not isinstance(value, str)
+        or not value.startswith(prefix)
+        or len(value) > _MAX_ID
+        or len(value) == len(prefix)
+        or not value[len(prefix) :].isascii()
+        or not value[len(prefix) :].isalnum()
+    ):
+        raise EventRejected(f"{name} missing or malformed")
+    return value
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str) or not value.endswith("Z"):
+        raise EventRejected("occurred_at must be RFC 3339 UTC with Z")
+    try:
+        moment = datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        raise EventRejected("occurred_at must be RFC 3339 UTC with Z") from None
+    if moment.tzinfo is None:
+        raise EventRejected("occurred_at must carry a zone")
+    return moment.astimezone(UTC)
+
+
+# --- message builders (pure; one per Alexa message kind) -------------------------------------
+
+
+def doorbell_press(endpoint_id: str, pressed_at: datetime) -> MessageBuilder:
+    def build(token: str) -> dict[str, Any]:
+        return messages.gateway_event(
+            "Alexa.DoorbellEventSource",
+            "DoorbellPress",
+            payload={
+                "cause": {"type": "PHYSICAL_INTERACTION"},
+                "timestamp": messages.iso_seconds(pressed_at),
+            },
+            scope_token=token,
+            endpoint_id=endpoint_id,
+        )
+
+    return build
+
+
+def motion_change(endpoint_id: str, detected: bool, sampled_at: datetime, now: datetime) -> MessageBuilder:
+    def build(token: str) -> dict[str, Any]:
+        state = messages.prop(
+            "Alexa.MotionSensor", "detectionState", "DETECTED" if detected else "NOT_DETECTED", sampled_at
+        )
+        return messages.gateway_event(
+            "Alexa",
+            "ChangeReport",
+            payload={"change": {"cause": {"type": "PHYSICAL_INTERACTION"}, "properties": [state]}},
+            scope_token=token,
+            endpoint_id=endpoint_id,
+            # A camera that reports motion is reachable; Alexa wants connectivity in the context.
+            properties=[messages.connectivity(True, now)],
+        )
+
+    return build
+
+
+def connectivity_change(endpoint_id: str, online: bool, sampled_at: datetime) -> MessageBuilder:
+    def build(token: str) -> dict[str, Any]:
+        return messages.gateway_event(
+            "Alexa",
+            "ChangeReport",
+            payload={
+                "change": {
+                    "cause": {"type": "PERIODIC_POLL"},
+                    "properties": [messages.connectivity(online, sampled_at)],
+                }
+            },
+            scope_token=token,
+            endpoint_id=endpoint_id,
+            properties=[],
+        )
+
+    return build
+
+
+def object_detection(
+    endpoint_id: str, detection_id: str, detected_at: datetime, object_class: str = "person"
+) -> MessageBuilder:
+    """SmartVision ObjectDetection (payloadVersion "1.0"). No frameImageUri: images never leave."""
+
+    def build(token: str) -> dict[str, Any]:
+        message = messages.gateway_event(
+            OBJECT_DETECTION_INTERFACE,
+            "ObjectDetection",
+            payload={
+                "events": [
+                    {
+                        "eventIdentifier": detection_id,
+                        "imageNetClass": object_class,
+                        "timeOfSample": messages.iso_millis(detected_at),
+                        "uncertaintyInMilliseconds": 0,
+                    }
+                ]
+            },
+            scope_token=token,
+            endpoint_id=endpoint_id,
+        )
+        message["event"]["header"]["payloadVersion"] = OBJECT_DETECTION_PAYLOAD_VERSION
+        return message
+
+    return build
+
+
+def add_or_update_report(described: list[dict[str, Any]]) -> MessageBuilder:
+    def build(token: str) -> dict[str, Any]:
+        return messages.gateway_event(
+            "Alexa.Discovery",
+            "AddOrUpdateReport",
+            payload={"endpoints": described, "scope": {"type": "BearerToken", "token": token}},
+            scope_token=token,
+        )
+
+    return build
+
+
+def delete_report(endpoint_ids: list[str]) -> MessageBuilder:
+    def build(token: str) -> dict[str, Any]:
+        return messages.gateway_event(
+            "Alexa.Discovery",
+            "DeleteReport",
+            payload={
+                "endpoints": [{"endpointId": e} for e in endpoint_ids],
+                "scope": {"type": "BearerToken", "token": token},
+            },
+            scope_token=token,
+        )
+
+    return build
+
+
+# --- processing ---------------------------------------------------------------------------------
+
+
+def is_stale(event: AccloudEvent, now: datetime) -> bool:
+    return (
+        event.type in REAL_TIME
+        and (now - event.occurred_at).total_seconds() > settings().event_staleness_seconds
+    )
+
+
+def process(
+    event: AccloudEvent, *, client: GatewayClient, deadline: Deadline, now: datetime | None = None
+) -> Result:
+    """Act on one verified, first-seen event.
+
+    Raises ``store.StoreUnavailable`` when DynamoDB fails (before sending, or while updating the
+    endpoint index after a send); gateway trouble never raises, it is in the Result.
+    """
+    from models import store
+
+    now = now or messages.utc_now()
+    user_key = pseudonyms.user_key(event.user_id)
+    if is_stale(event, now):
+        metrics.emit(metrics.STALE_EVENTS_DROPPED, event_type=event.type)
+        age = int((now - event.occurred_at).total_seconds())
+        log(_log, logging.WARNING, "stale event dropped", event_type=event.type, age_seconds=age)
+        return Result("stale")
+    view = store.account_view(user_key)  # links and endpoint index in one Query
+    if event.type == ACCOUNT_DELETED:
+        return _account_deleted(user_key, view, client, deadline)
+    if event.type == CONSENT_WITHDRAWN:
+        return _consent_withdrawn(user_key, view.links)
+    recipients = _recipients(user_key, view.links)
+    if not recipients:
+        log(_log, logging.INFO, "no Alexa account takes events for this user", event_type=event.type)
+        return Result("no_recipients")
+    return _HANDLERS[event.type](_Work(event, user_key, recipients, view.endpoints, client, deadline, now))
+
+
+def _recipients(user_key: str, links: Iterable[Any]) -> list[Recipient]:
+    return [Recipient(user_key, link.link_key, link.region, link) for link in links if link.events_permitted]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One device event and the links it goes to."""
+
+    event: AccloudEvent
+    user_key: str
+    recipients: list[Recipient]
+    index: Mapping[str, Any]  # endpointId -> store.EndpointRecord, as last reported to Alexa
+    client: GatewayClient
+    deadline: Deadline
+    now: datetime
+
+    @property
+    def endpoint_id(self) -> str:
+        if self.event.device_id is None:  # parse() requires it for every device event
+            raise EventRejected("device event without device_id")
+        return pseudonyms.endpoint_id(self.event.user_id, self.event.device_id)
+
+    def send(self, build: MessageBuilder) -> list[Delivery]:
+        return _send_all(self.recipients, build, self.client, self.deadline)
+
+    def send_if_advertised(
+        self, build: MessageBuilder, interface: str, category: str | None = None
+    ) -> Result:
+        if not advertised(self.index.get(self.endpoint_id), interface, category):
+            log(
+                _log,
+                logging.WARNING,
+                "event for an endpoint without that interface",
+                event_type=self.event.type,
+            )
+            return Result("skipped")
+        return Result("sent", self.send(build))
+
+
+def _send_all(
+    recipients: list[Recipient], build: MessageBuilder, client: GatewayClient, deadline: Deadline
+) -> list[Delivery]:
+    """One message per link, links in parallel so one slow region cannot starve the others."""
+    if len(recipients) == 1:
+        return [client.deliver(recipients[0], build, deadline)]
+    context = contextvars.copy_context()  # keep the log correlation id in the worker threads
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LINKS, len(recipients))) as pool:
+        return list(pool.map(lambda r: context.copy().run(client.deliver, r, build, deadline), recipients))
+
+
+def advertised(record: Any, interface: str, category: str | None = None) -> bool:
+    """Whether an endpoint, as last reported to Alexa, has ``interface`` (and ``category``).
+
+    An endpoint missing from the index (Alexa learned it from a Discover directive that does not
+    write the index) is given the benefit of the doubt: Alexa itself rejects what it cannot use.
+    Interface lists are checked once the index records them (``EndpointRecord.interfaces``).
+    """
+    if record is None:
+        return True
+    if category is not None and category not in record.categories:
+        return False
+    interfaces = getattr(record, "interfaces", None)
+    return interfaces is None or interface in interfaces
+
+
+def _doorbell(work: _Work) -> Result:
+    build = doorbell_press(work.endpoint_id, work.event.occurred_at)
+    return work.send_if_advertised(build, "Alexa.DoorbellEventSource", "DOORBELL")
+
+
+def _motion(work: _Work) -> Result:
+    detected = work.event.type == MOTION_DETECTED
+    build = motion_change(work.endpoint_id, detected, work.event.occurred_at, work.now)
+    return work.send_if_advertised(build, "Alexa.MotionSensor")
+
+
+def _person(work: _Work) -> Result:
+    # One identifier for the detection, the same for every link; not derived from ACCloud's event id.
+    build = object_detection(work.endpoint_id, str(uuid.uuid4()), work.event.occurred_at)
+    return work.send_if_advertised(build, OBJECT_DETECTION_INTERFACE)
+
+
+def _connectivity(work: _Work) -> Result:
+    build = connectivity_change(work.endpoint_id, work.event.type == DEVICE_ONLINE, work.event.occurred_at)
+    return Result("sent", work.send(build))
+
+
+def _device_changed(work: _Work) -> Result:
+    from models import store
+
+    device = work.event.device
+    if device is None:  # parse() requires it for device.added/updated
+        raise EventRejected("device event without device")
+    try:
+        described = endpoints.describe(work.event.user_id, device)
+    except (endpoints.UndescribableDevice, ValueError) as exc:
+        log(_log, logging.WARNING, "device cannot be described to Alexa", reason=str(exc), kind=device.kind)
+        return Result("skipped")
+    endpoint_id = described["endpointId"]
+    record = store.EndpointRecord(
+        tuple(described["displayCategories"]), endpoints.capability_digest(described)
+    )
+    if work.index.get(endpoint_id) == record:
+        return Result("unchanged")
+    if endpoint_id not in work.index and len(work.index) >= endpoints.MAX_ENDPOINTS:
+        log(_log, logging.WARNING, "account at Alexa's endpoint limit; device not added")
+        return Result("skipped")
+    deliveries = work.send(add_or_update_report([described]))
+    if any(d.outcome is Outcome.DELIVERED for d in deliveries):
+        # Only what Alexa accepted counts as reported; otherwise the next update tries again.
+        store.apply_endpoint_diff(work.user_key, upserts={endpoint_id: record})
+    return Result("sent", deliveries)
+
+
+def _device_removed(work: _Work) -> Result:
+    from models import store
+
+    deliveries = work.send(delete_report([work.endpoint_id]))
+    # The device is gone whatever Alexa answered; keeping it indexed would only repeat the report.
+    store.apply_endpoint_diff(work.user_key, upserts={}, removals=[work.endpoint_id])
+    return Result("sent", deliveries)
+
+
+_HANDLERS: dict[str, Callable[[_Work], Result]] = {
+    DOORBELL_PRESSED: _doorbell,
+    MOTION_DETECTED: _motion,
+    MOTION_CLEARED: _motion,
+    PERSON_DETECTED: _person,
+    DEVICE_ONLINE: _connectivity,
+    DEVICE_OFFLINE: _connectivity,
+    DEVICE_ADDED: _device_changed,
+    DEVICE_UPDATED: _device_changed,
+    DEVICE_REMOVED: _device_removed,
+}
+
+
+def _account_deleted(user_key: str, view: Any, client: GatewayClient, deadline: Deadline) -> Result:
+    """DeleteReport of every indexed endpoint to every link that takes events, then erase the partition."""
+    from models import store
+
+    recipients = _recipients(user_key, view.links)
+    endpoint_ids = sorted(view.endpoints)
+    deliveries: list[Delivery] = []
+    if recipients:
+        for chunk in _chunks(endpoint_ids, DELETE_REPORT_CHUNK):
+            deliveries.extend(_send_all(recipients, delete_report(chunk), client, deadline))
+    erased = store.erase_user(user_key)
+    log(
+        _log,
+        logging.INFO,
+        "ACCloud account deleted; user erased",
+        items=erased,
+        endpoints=len(endpoint_ids),
+        user=pseudonyms.log_key(user_key),
+    )
+    return Result("erased", deliveries)
+
+
+def _consent_withdrawn(user_key: str, links: Iterable[Any]) -> Result:
+    """Delete every grant and stop events on every link; later events for the user are ignored."""
+    from models import store
+    from skill.proactive import grants
+
+    count = 0
+    for link in links:
+        grants.delete_grant(user_key, link.link_key)
+        store.set_events_permitted(user_key, link.link_key, False)
+        count += 1
+    log(
+        _log,
+        logging.INFO,
+        "consent withdrawn; events stopped",
+        links=count,
+        user=pseudonyms.log_key(user_key),
+    )
+    return Result("withdrawn")
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

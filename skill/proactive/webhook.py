@@ -1,0 +1,277 @@
+"""The ACCloud webhook: API Gateway HTTP API (payload 2.0) event in, HTTP answer out.
+
+Order of checks, cheapest and least trusting first; nothing is stored before the signature holds:
+
+1. route and method: only ``POST /webhooks/accloud`` (404 / 405 otherwise);
+2. body size, before decoding anything (413 above ``settings().webhook_max_body_bytes``);
+3. ``X-ACCloud-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``:
+   missing, malformed, wrong (constant-time compare) or ``t`` further than
+   ``settings().webhook_signature_tolerance_seconds`` from now, in either direction -> 401;
+4. JSON and the event's shape (``events.parse``: unknown fields, types, missing fields) -> 400;
+5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
+6. ``events.process`` -> 202 accepted.
+
+Failure after the claim - release or let it lapse? The claim is released and ACCloud gets 503,
+so it redelivers, when a retry can help and cannot ring twice:
+
+* ``events.process`` raised (DynamoDB or a secret unavailable, or a bug). For real-time events
+  every store read happens before anything is sent; for lifecycle events the only write after a
+  send is the endpoint index, and re-sending AddOrUpdateReport/DeleteReport is idempotent.
+* Nothing reached Alexa and some link failed for a retryable reason (429/5xx retries exhausted,
+  LWA or KMS unavailable).
+
+Once any link accepted the message the claim stays and the answer is 202: a second ring on the
+links that already rang is worse than a missed one on the link that failed, and real-time events
+are stale (dropped) by ACCloud's next retry anyway. A claim that cannot be released expires by
+its TTL; the redelivery is then answered "duplicate".
+
+Answers carry only a status word, never a value from the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from skill import secrets
+from skill.config import settings
+from skill.privacy import pseudonyms
+from skill.privacy.logs import log
+from skill.proactive import events
+from skill.proactive.gateway import GatewayClient
+
+_log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/accloud"
+SIGNATURE_HEADER = "x-accloud-signature"
+SIGNING_SECRET_KEY = "signing_secret"  # noqa: S105 - the key name, not a secret
+DEDUPE_TTL_SECONDS = 24 * 3600  # longer than ACCloud keeps retrying
+PROCESSING_BUDGET_SECONDS = 5.0  # the function times out at 7 s; ACCloud waits 10 s
+LAMBDA_MARGIN_SECONDS = 0.7
+_SIGNATURE = re.compile(r"^t=([0-9]{1,12}),v1=([0-9a-f]{64})$")
+
+
+class SignatureInvalid(Exception):
+    """The delivery is not provably from ACCloud. ``reason`` is a fixed word, safe to log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Answer(Exception):
+    def __init__(self, status: int, word: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(word)
+        self.status = status
+        self.word = word
+        self.headers = headers or {}
+
+
+# The client used by handle(); tests and the local stack replace it (e.g. a sleep that does not wait).
+client_factory: Callable[[], GatewayClient] = GatewayClient
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The Lambda answer for one API Gateway HTTP API event."""
+    return respond(event, context)
+
+
+def respond(
+    event: dict[str, Any],
+    context: Any = None,
+    *,
+    client: GatewayClient | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    try:
+        return _respond(event, context, client or client_factory(), time.time() if now is None else now)
+    except _Answer as answer:
+        return _http(answer.status, answer.word, answer.headers)
+
+
+def verify_signature(raw: bytes, header: str | None, secret: bytes, *, now: float, tolerance: int) -> int:
+    """Check ``header`` against ``raw``; returns the signing time, or raises SignatureInvalid."""
+    if not header:
+        raise SignatureInvalid("missing")
+    match = _SIGNATURE.match(header.strip())
+    if match is None:
+        raise SignatureInvalid("malformed")
+    signed_at, received = int(match.group(1)), match.group(2)
+    expected = hmac.new(secret, match.group(1).encode("ascii") + b"." + raw, hashlib.sha256).hexdigest()
+    # Compare first, then judge the time: the answer's timing says nothing about the digest.
+    matches = hmac.compare_digest(expected, received)
+    if signed_at < now - tolerance:
+        raise SignatureInvalid("stale")
+    if signed_at > now + tolerance:
+        raise SignatureInvalid("future")
+    if not matches:
+        raise SignatureInvalid("mismatch")
+    return signed_at
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: float) -> dict[str, Any]:
+    from models import store
+
+    _check_route(event)
+    s = settings()
+    raw = _raw_body(event, s.webhook_max_body_bytes)
+    secret = _signing_secret()
+    try:
+        verify_signature(
+            raw,
+            _header(event, SIGNATURE_HEADER),
+            secret,
+            now=now,
+            tolerance=s.webhook_signature_tolerance_seconds,
+        )
+    except SignatureInvalid as exc:
+        log(_log, logging.WARNING, "webhook signature rejected", reason=exc.reason)
+        raise _Answer(401, "invalid_signature") from None
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _Answer(400, "invalid_json") from None
+    try:
+        accloud_event = events.parse(parsed)
+    except events.EventRejected as exc:
+        log(_log, logging.WARNING, "webhook event rejected", reason=str(exc))
+        raise _Answer(400, "invalid_event") from None
+    try:
+        first_time = store.claim_event(accloud_event.id, DEDUPE_TTL_SECONDS)
+    except store.StoreUnavailable as exc:
+        log(_log, logging.ERROR, "could not claim webhook event", reason=str(exc))
+        raise _Answer(503, "unavailable") from None
+    if not first_time:
+        log(_log, logging.INFO, "duplicate webhook delivery acknowledged", event_type=accloud_event.type)
+        return _http(200, "duplicate")
+    deadline = client.deadline(_budget(context))
+    try:
+        result = events.process(accloud_event, client=client, deadline=deadline)
+    except Exception as exc:
+        _log.error(
+            "webhook event failed; redelivery requested",
+            exc_info=True,
+            extra={"fields": {"event_type": accloud_event.type}},
+        )
+        _release_claim(accloud_event.id)
+        status = 503 if isinstance(exc, store.StoreUnavailable | secrets.SecretUnavailable) else 500
+        return _http(status, "retry_later")
+    if result.worth_redelivery:
+        _release_claim(accloud_event.id)
+        log(_log, logging.WARNING, "no link reached; redelivery requested", event_type=accloud_event.type)
+        return _http(503, "retry_later")
+    log(
+        _log,
+        logging.INFO,
+        "webhook event processed",
+        event_type=accloud_event.type,
+        action=result.action,
+        delivered=result.delivered,
+        links=len(result.deliveries),
+        user=pseudonyms.log_key(pseudonyms.user_key(accloud_event.user_id)),
+    )
+    return _http(202, "accepted")
+
+
+def _check_route(event: dict[str, Any]) -> None:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = str(http.get("method") or event.get("httpMethod") or "").upper()
+    route_key = event.get("routeKey")
+    if isinstance(route_key, str) and " " in route_key:
+        path = route_key.split(" ", 1)[1]
+    else:
+        path = str(event.get("rawPath") or http.get("path") or event.get("path") or "")
+    if path != WEBHOOK_PATH:
+        raise _Answer(404, "not_found")
+    if method != "POST":
+        raise _Answer(405, "method_not_allowed", {"allow": "POST"})
+
+
+def _raw_body(event: dict[str, Any], limit: int) -> bytes:
+    body = event.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise _Answer(400, "invalid_body")
+    if event.get("isBase64Encoded"):
+        if len(body) > 4 * ((limit + 2) // 3):  # longer than any encoding of `limit` bytes
+            raise _Answer(413, "too_large")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise _Answer(400, "invalid_body") from None
+    else:
+        if len(body) > limit:  # every character is at least one byte
+            raise _Answer(413, "too_large")
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > limit:
+        raise _Answer(413, "too_large")
+    return raw
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():  # payload 2.0 lowercases names; do not rely on it
+        if isinstance(key, str) and key.lower() == name:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _signing_secret() -> bytes:
+    try:
+        value = secrets.get(settings().webhook_secret_id).get(SIGNING_SECRET_KEY)
+    except secrets.SecretUnavailable as exc:
+        log(_log, logging.ERROR, "webhook signing secret unavailable", reason=str(exc))
+        raise _Answer(503, "unavailable") from None
+    if not isinstance(value, str) or not value:
+        log(_log, logging.ERROR, "webhook signing secret malformed")
+        raise _Answer(503, "unavailable")
+    return value.encode("utf-8")
+
+
+def _budget(context: Any) -> float:
+    budget = PROCESSING_BUDGET_SECONDS
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000.0 - LAMBDA_MARGIN_SECONDS)
+    return max(budget, 0.0)
+
+
+def _release_claim(event_id: str) -> None:
+    """Forget the claim on ``event_id`` so ACCloud's redelivery is processed.
+
+    Mirrors models.store.claim_event's row key; belongs in models.store as ``release_event``
+    (requested from the storage owner) - kept apart here until it exists.
+    """
+    from models import store
+    from models.base import ensure_bound
+    from models.items import WebhookDedupe
+
+    row = WebhookDedupe(WebhookDedupe.partition_key(store._keyed_hash(b"webhook-event", event_id)), "dedupe")
+    try:
+        ensure_bound()
+        row.delete()
+    except Exception as exc:  # the claim then expires by TTL; the redelivery is answered "duplicate"
+        log(_log, logging.ERROR, "could not release webhook claim", reason=type(exc).__name__)
+
+
+def _http(status: int, word: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    key = "status" if status < 400 else "error"
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "body": json.dumps({key: word}),
+    }
