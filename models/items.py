@@ -25,16 +25,35 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from models.base import TableModel
+from models.keys import (
+    ALEXA_USER_INDEX,
+    DEDUPE_PREFIX,
+    DEDUPE_SK,
+    ENDPOINT_PREFIX,
+    LINK_PREFIX,
+    PROFILE_SK,
+    RTC_PREFIX,
+    TTL_ATTRIBUTE,
+)
 
-TTL_ATTRIBUTE = "expires_at"
-ALEXA_USER_INDEX = "by_alexa_user"
-
-PROFILE_SK = "profile"
-LINK_PREFIX = "link#"
-ENDPOINT_PREFIX = "ep#"
-RTC_PREFIX = "rtc#"
-DEDUPE_PREFIX = "dedupe#"
-DEDUPE_SK = "dedupe"
+__all__ = [
+    "ALEXA_USER_INDEX",
+    "DEDUPE_PREFIX",
+    "DEDUPE_SK",
+    "ENDPOINT_PREFIX",
+    "LINK_PREFIX",
+    "PROFILE_SK",
+    "RTC_PREFIX",
+    "TTL_ATTRIBUTE",
+    "AccountLink",
+    "AccountProfile",
+    "ByAlexaUser",
+    "EndpointEntry",
+    "RtcSession",
+    "WebhookDedupe",
+    "is_live",
+    "kind_of",
+]
 
 
 class AccountProfile(TableModel):
@@ -105,7 +124,7 @@ class EndpointEntry(TableModel):
         table_name = "unbound"
 
     categories = ListAttribute(of=UnicodeAttribute, default=list)
-    capability_digest = UnicodeAttribute()
+    capability_digest = UnicodeAttribute()  # models.keys.CAPABILITY_DIGEST: projected by endpoint_index
 
     @staticmethod
     def sort_key(endpoint_id: str) -> str:

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from models.base import TableModel, ensure_bound
+from models.errors import StoreUnavailable
 from models.items import (
     ALEXA_USER_INDEX,
     TTL_ATTRIBUTE,
@@ -61,10 +62,6 @@ TABLE_DEFINITION: dict[str, Any] = {
     ],
     "BillingMode": "PAY_PER_REQUEST",
 }
-
-
-class StoreUnavailable(RuntimeError):
-    """DynamoDB failed or could not be reached. The message names the operation and AWS error code only."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +295,7 @@ class AccountView:
     links: tuple[AccountLink, ...]
     endpoints: Mapping[str, EndpointRecord]
     has_profile: bool
+    last_active_at: datetime | None = None
 
 
 def account_view(user_key: str) -> AccountView:
@@ -305,6 +303,7 @@ def account_view(user_key: str) -> AccountView:
     links: list[AccountLink] = []
     endpoints: dict[str, EndpointRecord] = {}
     has_profile = False
+    last_active_at = None
     with _guard("account_view"):
         ensure_bound()
         for page in _partition_pages(user_key, keys_only=False):
@@ -319,7 +318,8 @@ def account_view(user_key: str) -> AccountView:
                     )
                 elif model is AccountProfile:
                     has_profile = True
-    return AccountView(tuple(links), endpoints, has_profile)
+                    last_active_at = AccountProfile.from_raw_data(raw).last_active_at
+    return AccountView(tuple(links), endpoints, has_profile, last_active_at)
 
 
 def apply_endpoint_diff(
@@ -410,7 +410,7 @@ def claim_event(event_id: str, ttl_seconds: int, *, now: datetime | None = None)
     """
     now = now or _now()
     row = WebhookDedupe(
-        WebhookDedupe.partition_key(_keyed_hash(b"webhook-event", event_id)),
+        _dedupe_key(event_id),
         "dedupe",
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
@@ -423,6 +423,17 @@ def claim_event(event_id: str, ttl_seconds: int, *, now: datetime | None = None)
                 return False
             raise
     return True
+
+
+def release_event(event_id: str) -> None:
+    """Forget the claim on ``event_id`` so a redelivery is processed. Round trips: 1 DeleteItem."""
+    with _guard("release_event"):
+        ensure_bound()
+        WebhookDedupe(_dedupe_key(event_id), "dedupe").delete()
+
+
+def _dedupe_key(event_id: str) -> str:
+    return WebhookDedupe.partition_key(_keyed_hash(b"webhook-event", event_id))
 
 
 def put_rtc_session(

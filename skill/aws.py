@@ -3,11 +3,16 @@
 All clients come from one botocore session, so the second client costs a few milliseconds
 instead of a new session's ~50 ms.
 ``AWS_ENDPOINT_URL`` (botocore's own setting) points every client at the local stack.
+
+The session's data loader skips one scan (``ServiceNames``): to check that a service name exists,
+botocore lists every one of its ~450 service directories, once for the service model and once for
+the endpoint rules - 25-45 ms of each cold start on the development machine (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Set
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,12 +23,52 @@ _clients: dict[str, Any] = {}
 _session: botocore.session.Session | None = None
 
 
+class ServiceNames(Set[str]):
+    """The answer of ``Loader.list_available_services(type_name)``, worked out lazily.
+
+    botocore only asks whether one service is among them (``load_service_model``). That is
+    answered from the service's own directory, which loading the model lists anyway
+    (``list_api_versions``, cached); the full listing is made only if something iterates it
+    (botocore's message for an unknown service).
+    """
+
+    def __init__(self, loader: Any, type_name: str, scan: Callable[[str], list[str]]) -> None:
+        self._loader, self._type_name, self._scan = loader, type_name, scan
+
+    def __contains__(self, name: object) -> bool:
+        from botocore.exceptions import DataNotFoundError
+
+        if not isinstance(name, str):
+            return False
+        try:
+            return bool(self._loader.list_api_versions(name, self._type_name))
+        except DataNotFoundError:
+            return False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scan(self._type_name))
+
+    def __len__(self) -> int:
+        return len(self._scan(self._type_name))
+
+
+def _skip_service_scan(new: botocore.session.Session) -> None:
+    loader = new.get_component("data_loader")  # botocore's own, honouring AWS_DATA_PATH
+    if getattr(loader, "_zosi_lazy_service_names", False):
+        return  # a loader shared between sessions (the test suite shares one)
+    scan = loader.list_available_services
+    loader.list_available_services = lambda type_name: ServiceNames(loader, type_name, scan)
+    loader._zosi_lazy_service_names = True
+
+
 def session() -> botocore.session.Session:
     global _session
     if _session is None:
         import botocore.session
 
-        _session = botocore.session.get_session()
+        new = botocore.session.get_session()
+        _skip_service_scan(new)
+        _session = new
     return _session
 
 

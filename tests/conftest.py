@@ -63,6 +63,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch):
     from skill import aws
     from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("ZOSI_LOCAL_MODE", raising=False)
     monkeypatch.setenv("ZOSI_PSEUDONYM_SECRET_ID", "test/pseudonym-keys")
     monkeypatch.setenv("ZOSI_LWA_SECRET_ID", "test/lwa-client")
     monkeypatch.setenv("ZOSI_WEBHOOK_SECRET_ID", "test/accloud-webhook")

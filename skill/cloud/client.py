@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from datetime import datetime
@@ -29,6 +30,9 @@ _log = logging.getLogger(__name__)
 
 USER_AGENT = "zosi-smart-skill/1"
 MIN_ATTEMPT_SECONDS = 0.25  # below this, a (re)try cannot succeed anyway
+# Visible ASCII (RFC 7230 VCHAR; RFC 6750's b64token is a subset). Any other token cannot travel in
+# an Authorization header, so ACCloud cannot have issued it: refused without a call.
+_SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 _pool_lock = threading.Lock()
 _pool: urllib3.PoolManager | None = None
@@ -163,6 +167,8 @@ class HttpCameraCloud:
         payload: dict[str, Any] | None = None,
         idempotent: bool = False,
     ) -> dict[str, Any]:
+        if not _SENDABLE_TOKEN.fullmatch(token):
+            raise contract.InvalidToken("access token is not a bearer credential")
         attempts = 2 if idempotent else 1
         for attempt in range(attempts):
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 DeviceKind = Literal["camera", "doorbell", "nvr_channel"]
@@ -140,9 +141,23 @@ class MalformedDevice(ValueError):
 def parse_profile(raw: Any) -> StreamProfile:
     if not isinstance(raw, dict):
         raise MalformedDevice("profile is not an object")
-    protocol = raw.get("protocol")
-    width, height = raw.get("width"), raw.get("height")
-    video, audio = raw.get("video_codec"), raw.get("audio_codec")
+    fields = (
+        raw.get("protocol"),
+        raw.get("width"),
+        raw.get("height"),
+        raw.get("video_codec"),
+        raw.get("audio_codec"),
+    )
+    # Only hashable, plainly typed values reach the cache; bool is an int subclass and is refused.
+    if all(type(v) in (str, int) for v in fields):
+        return _profile(*fields)
+    return _profile.__wrapped__(*fields)
+
+
+@lru_cache(maxsize=256)
+def _profile(protocol: Any, width: Any, height: Any, video: Any, audio: Any) -> StreamProfile:
+    """A validated profile. Cached: an account's devices share a handful of profiles (an NVR's
+    channels, one camera model), and a 300-device discovery would otherwise build ~800 of them."""
     if protocol not in ("RTSP", "WEBRTC"):
         raise MalformedDevice("unknown protocol")
     if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):

@@ -253,6 +253,21 @@ def _basic_auth(header: str | None) -> tuple[str, str] | None:
     return unquote(user), unquote(password)
 
 
+ADMIN_GRANT_CODE_PATH = "/_admin/grant-code"
+
+
+def request_grant_code(base_url: str, timeout: float = 5.0) -> str:
+    """A fresh grant code from a running stand-in (``base_url`` without the token path)."""
+    import urllib3
+
+    answer = urllib3.PoolManager(retries=False).request(
+        "POST", base_url.rstrip("/") + ADMIN_GRANT_CODE_PATH, timeout=timeout
+    )
+    if answer.status != 200:
+        raise RuntimeError(f"LWA stand-in answered {answer.status}")
+    return str(json.loads(answer.data)["code"])
+
+
 def _handler_for(server: LwaServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -266,6 +281,11 @@ def _handler_for(server: LwaServer) -> type[BaseHTTPRequestHandler]:
                 self._send(413, _error("invalid_request", "body too large"))
                 return
             raw = self.rfile.read(length)
+            if self.path.split("?", 1)[0] == ADMIN_GRANT_CODE_PATH:
+                # Dev-only, like the whole stand-in: lets `zosi-skill local grant-code` (another
+                # process) get a code for a hand-made AcceptGrant directive.
+                self._send(200, {"code": server.issue_grant_code()})
+                return
             if self.path.split("?", 1)[0] != TOKEN_PATH:
                 self._send(404, _error("not_found", "unknown path"))
                 return

@@ -56,7 +56,7 @@ class Trigger(StrEnum):
 
 # After these the skill stays enabled for the user, so a DeleteReport must go out first.
 SKILL_STAYS_ENABLED = frozenset(
-    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED}
+    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED, Trigger.INACTIVITY}
 )
 
 

@@ -50,6 +50,10 @@ class PseudonymKeys:
 
 _lock = threading.Lock()
 _keys: PseudonymKeys | None = None
+# user_key per ACCloud user id, for the keys above: discovery derives one endpointId per device
+# from the same owner, and each derivation needs the owner's user key.
+_user_keys: dict[str, str] = {}
+_USER_KEYS_MAX = 4096
 
 
 def keys() -> PseudonymKeys:
@@ -73,6 +77,7 @@ def reset() -> None:
     global _keys
     with _lock:
         _keys = None
+        _user_keys.clear()
 
 
 def keyed_hash(domain: bytes, value: str) -> str:
@@ -83,7 +88,13 @@ def keyed_hash(domain: bytes, value: str) -> str:
 
 def user_key(accloud_user_id: str) -> str:
     """The partition key of everything stored about an ACCloud user."""
-    return "u_" + keyed_hash(b"accloud-user", accloud_user_id)
+    found = _user_keys.get(accloud_user_id)
+    if found is None:
+        found = "u_" + keyed_hash(b"accloud-user", accloud_user_id)
+        if len(_user_keys) >= _USER_KEYS_MAX:
+            _user_keys.clear()
+        _user_keys[accloud_user_id] = found
+    return found
 
 
 def alexa_user_key(alexa_user_id: str) -> str:

@@ -24,6 +24,7 @@ _log = logging.getLogger(__name__)
 def run(event: Any = None, context: Any = None, *, now: datetime | None = None) -> dict[str, int]:
     from models import store
     from skill.privacy import erasure
+    from skill.proactive.events import send_delete_report
 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=settings().inactivity_erase_days)
     erased = items = failed = 0
@@ -31,7 +32,7 @@ def run(event: Any = None, context: Any = None, *, now: datetime | None = None) 
         try:
             # Alexa still shows the cameras while the skill stays enabled: tell it they are gone.
             record = erasure.erase_account(
-                user_key, erasure.Trigger.INACTIVITY, notify_alexa=_delete_report_sender()
+                user_key, erasure.Trigger.INACTIVITY, notify_alexa=send_delete_report
             )
         except store.StoreUnavailable as exc:
             failed += 1
@@ -46,9 +47,3 @@ def run(event: Any = None, context: Any = None, *, now: datetime | None = None) 
         items += record.items
     log(_log, logging.INFO, "retention job done", accounts_erased=erased, items_erased=items, failures=failed)
     return {"accounts_erased": erased, "items_erased": items, "failures": failed}
-
-
-def _delete_report_sender() -> Any:
-    from skill.proactive import events
-
-    return getattr(events, "send_delete_report", None)

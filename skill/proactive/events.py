@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from skill.cloud.contract import Device, MalformedDevice, parse_device
@@ -78,6 +78,8 @@ _MAX_ID = 128
 OBJECT_DETECTION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
 OBJECT_DETECTION_PAYLOAD_VERSION = "1.0"
 DELETE_REPORT_CHUNK = 300  # Alexa's maximum endpoints per report
+ACTIVITY_RESOLUTION = timedelta(days=1)
+DELETE_REPORT_SECONDS = 3.0  # outside a webhook (voice, CLI, retention): keep the caller responsive
 MAX_PARALLEL_LINKS = 4
 
 
@@ -319,7 +321,19 @@ def process(
     if not recipients:
         log(_log, logging.INFO, "no Alexa account takes events for this user", event_type=event.type)
         return Result("no_recipients")
-    return _HANDLERS[event.type](_Work(event, user_key, recipients, view.endpoints, client, deadline, now))
+    result = _HANDLERS[event.type](_Work(event, user_key, recipients, view.endpoints, client, deadline, now))
+    _record_activity(user_key, view, now)
+    return result
+
+
+def _record_activity(user_key: str, view: Any, now: datetime) -> None:
+    """Mark the account active for the retention job, at most once a day (so a doorbell press
+    stays at two DynamoDB calls: the dedupe claim and the account view)."""
+    from models import store
+
+    last = view.last_active_at
+    if view.has_profile and (last is None or now - last > ACTIVITY_RESOLUTION):
+        store.touch_profile(user_key, now=now)
 
 
 def _recipients(user_key: str, links: Iterable[Any]) -> list[Recipient]:
@@ -458,45 +472,51 @@ _HANDLERS: dict[str, Callable[[_Work], Result]] = {
 }
 
 
-def _account_deleted(user_key: str, view: Any, client: GatewayClient, deadline: Deadline) -> Result:
-    """DeleteReport of every indexed endpoint to every link that takes events, then erase the partition."""
+def send_delete_report(
+    user_key: str,
+    *,
+    view: Any = None,
+    client: GatewayClient | None = None,
+    deadline: Deadline | None = None,
+) -> list[Delivery]:
+    """DeleteReport of every indexed endpoint to every link that takes events.
+
+    The DeleteReport sender of ``skill.privacy.erasure``: called before a partition is erased
+    while the skill stays enabled (voice "delete my data", operator CLI, ACCloud account.deleted,
+    inactivity), so the Alexa app stops showing cameras the skill no longer knows.
+    """
     from models import store
 
+    view = view if view is not None else store.account_view(user_key)
+    client = client or GatewayClient()
+    deadline = deadline or client.deadline(DELETE_REPORT_SECONDS)
     recipients = _recipients(user_key, view.links)
-    endpoint_ids = sorted(view.endpoints)
     deliveries: list[Delivery] = []
     if recipients:
-        for chunk in _chunks(endpoint_ids, DELETE_REPORT_CHUNK):
+        for chunk in _chunks(sorted(view.endpoints), DELETE_REPORT_CHUNK):
             deliveries.extend(_send_all(recipients, delete_report(chunk), client, deadline))
-    erased = store.erase_user(user_key)
-    log(
-        _log,
-        logging.INFO,
-        "ACCloud account deleted; user erased",
-        items=erased,
-        endpoints=len(endpoint_ids),
-        user=pseudonyms.log_key(user_key),
-    )
+    return deliveries
+
+
+def _account_deleted(user_key: str, view: Any, client: GatewayClient, deadline: Deadline) -> Result:
+    """DeleteReport of every indexed endpoint to every link that takes events, then erase the partition."""
+    from skill.privacy import erasure
+
+    deliveries: list[Delivery] = []
+
+    def report(key: str) -> None:
+        deliveries.extend(send_delete_report(key, view=view, client=client, deadline=deadline))
+
+    erasure.erase_account(user_key, erasure.Trigger.ACCLOUD_ACCOUNT_DELETED, notify_alexa=report)
     return Result("erased", deliveries)
 
 
 def _consent_withdrawn(user_key: str, links: Iterable[Any]) -> Result:
     """Delete every grant and stop events on every link; later events for the user are ignored."""
-    from models import store
-    from skill.proactive import grants
+    from skill.privacy import erasure
 
-    count = 0
     for link in links:
-        grants.delete_grant(user_key, link.link_key)
-        store.set_events_permitted(user_key, link.link_key, False)
-        count += 1
-    log(
-        _log,
-        logging.INFO,
-        "consent withdrawn; events stopped",
-        links=count,
-        user=pseudonyms.log_key(user_key),
-    )
+        erasure.erase_grant(user_key, link.link_key, erasure.Trigger.ACCLOUD_CONSENT_WITHDRAWN)
     return Result("withdrawn")
 
 

@@ -211,18 +211,19 @@ class GatewayClient:
 
     def _forbidden(self, recipient: Recipient, code: str | None) -> Outcome:
         from models import store
-        from skill.proactive import grants
+        from skill.privacy import erasure
 
         try:
             if code == SKILL_DISABLED:
-                store.delete_link(recipient.user_key, recipient.link_key)
-                if not store.links_of(recipient.user_key):
-                    erased = store.erase_user(recipient.user_key)
-                    log(_log, logging.INFO, "skill disabled on the last link; user erased", items=erased)
+                # The skill is disabled for this Alexa account: no DeleteReport can reach it.
+                erasure.erase_alexa_link(
+                    recipient.user_key, recipient.link_key, erasure.Trigger.GATEWAY_SKILL_DISABLED
+                )
                 return Outcome.SKILL_DISABLED
             if code == INSUFFICIENT_PERMISSION:
-                grants.delete_grant(recipient.user_key, recipient.link_key)
-                store.set_events_permitted(recipient.user_key, recipient.link_key, False)
+                erasure.erase_grant(
+                    recipient.user_key, recipient.link_key, erasure.Trigger.PERMISSION_WITHDRAWN
+                )
                 return Outcome.PERMISSION_REVOKED
         except store.StoreUnavailable as exc:
             # The next event meets the same 403 and tries again; nothing is lost by not raising.

@@ -131,8 +131,12 @@ def _refresh_holding_lease(
     try:
         fresh = lwa.refresh(current.refresh_token)
     except lwa.InvalidGrant:
-        store.clear_grant(user_key, link_key, lease_owner=owner)
-        logs.log(log, logging.INFO, "LWA grant revoked; grant deleted", user=pseudonyms.log_key(user_key))
+        from skill.privacy import erasure
+
+        # Amazon revoked the grant (skill disabled or permission withdrawn): only the grant goes.
+        erasure.erase_grant(
+            user_key, link_key, erasure.Trigger.LWA_INVALID_GRANT, lease_owner=owner, stop_events=False
+        )
         return None
     except lwa.LwaError:
         _release_quietly(user_key, link_key, owner)

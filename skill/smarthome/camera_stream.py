@@ -30,7 +30,7 @@ def requested_profiles(payload: dict[str, Any]) -> list[tuple[StreamProfile, str
         if not isinstance(resolution, dict):
             raise InvalidDirective("resolution missing")
         width, height = resolution.get("width"), resolution.get("height")
-        if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        if not (type(width) is int and type(height) is int and width > 0 and height > 0):  # no JSON true
             raise InvalidDirective("resolution malformed")
         if stream.get("protocol") != "RTSP":
             continue  # WebRTC goes through Alexa.RTCSessionController

@@ -152,3 +152,19 @@ CAPABILITIES: tuple[Capability, ...] = (
 
 def for_device(device: Device) -> list[Capability]:
     return [c for c in CAPABILITIES if c.applies(device)]
+
+
+def discovery_entries(device: Device) -> list[dict[str, Any]]:
+    """The ``capabilities`` list of the device's discovery endpoint."""
+    return [c.discovery(device) for c in CAPABILITIES if c.applies(device)]
+
+
+# Every Device field the capabilities above read. Devices that agree on these get equal discovery
+# entries, so a discovery builds and encodes them once per shape (an NVR's channels, a fleet of one
+# camera model). A capability that reads another field must add it here;
+# tests/smarthome/test_fast_paths.py varies every other field and fails otherwise.
+SHAPE_FIELDS = ("kind", "motion_detection", "person_detection", "two_way_audio", "profiles")
+
+
+def shape(device: Device) -> tuple[Any, ...]:
+    return tuple(getattr(device, name) for name in SHAPE_FIELDS)

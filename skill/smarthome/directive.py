@@ -3,12 +3,16 @@ the endpoint and the payload. Malformed envelopes raise InvalidDirective."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from skill.smarthome.errors import InvalidDirective
 
 MAX_FIELD = 4096  # generous bound on header strings and tokens; Alexa's are far shorter
+# Alexa's endpointId format (its message schema): anything else is no endpointId Alexa could send,
+# and echoing it would make the answer itself invalid.
+ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
 
 
 def _str(value: Any, what: str, *, required: bool = True, limit: int = MAX_FIELD) -> str | None:
@@ -66,6 +70,8 @@ class Directive:
         cookie: dict[str, str] = {}
         if endpoint:
             endpoint_id = _str(endpoint.get("endpointId"), "endpointId", limit=256)
+            if not ENDPOINT_ID.fullmatch(endpoint_id or ""):
+                raise InvalidDirective("endpointId malformed")
             token = _scope_token(endpoint.get("scope"))
             raw_cookie = endpoint.get("cookie") or {}
             if isinstance(raw_cookie, dict):

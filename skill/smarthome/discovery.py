@@ -14,39 +14,48 @@ from skill.smarthome.registry import handles
 _log = logging.getLogger(__name__)
 
 
-def discover_endpoints(ctx: DirectiveContext) -> list[dict[str, Any]]:
+def discover_endpoints(ctx: DirectiveContext) -> list[tuple[dict[str, Any], str]]:
+    """(endpoint, capability digest) for each of the caller's devices Alexa can be told about."""
     user = ctx.user()
     devices, dropped = endpoints.select(ctx.cloud.devices(ctx.token))
     if dropped:
         log(_log, logging.WARNING, "account exceeds Alexa's endpoint limit", dropped=dropped)
+    describe = endpoints.DescribeMany(user.user_id)
     described = []
     for device in devices:
         try:
-            described.append(endpoints.describe(user.user_id, device))
+            described.append(describe(device))
         except (endpoints.UndescribableDevice, ValueError) as exc:
             log(_log, logging.WARNING, "skipped undescribable device", reason=str(exc), kind=device.kind)
     return described
 
 
-def remember_endpoints(user_id: str, described: list[dict[str, Any]]) -> int:
+def remember_endpoints(user_id: str, described: list[tuple[dict[str, Any], str]]) -> int:
     """Keep the stored endpoint index (for webhook-driven Add/DeleteReports) in step with what
     Alexa now knows. Only for accounts the skill already holds a link for: discovery alone
     never creates a record of a user. Round trips: 1 Query + the writes the diff needs.
+
+    The read is ``models.endpoint_index`` (digests only, no pynamodb: a steady discovery, the
+    common case, neither imports pynamodb nor builds a model per endpoint); the capability
+    digest covers the display categories, so equal digests mean an unchanged record.
     """
+    from models.endpoint_index import read_digests
+
+    user_key = pseudonyms.user_key(user_id)
+    view = read_digests(user_key)
+    if not view.linked:
+        return 0
+    current = {endpoint["endpointId"]: (endpoint, digest) for endpoint, digest in described}
+    changed = [k for k, (_, digest) in current.items() if view.digests.get(k) != digest]
+    removals = [k for k in view.digests if k not in current]
+    if not changed and not removals:
+        return 0
     from models import store
 
-    view = store.account_view(pseudonyms.user_key(user_id))
-    if not view.links:
-        return 0
-    current = {
-        e["endpointId"]: store.EndpointRecord(tuple(e["displayCategories"]), endpoints.capability_digest(e))
-        for e in described
+    upserts = {
+        k: store.EndpointRecord(tuple(current[k][0]["displayCategories"]), current[k][1]) for k in changed
     }
-    upserts = {k: v for k, v in current.items() if view.endpoints.get(k) != v}
-    removals = [k for k in view.endpoints if k not in current]
-    if not upserts and not removals:
-        return 0
-    return store.apply_endpoint_diff(pseudonyms.user_key(user_id), upserts=upserts, removals=removals)
+    return store.apply_endpoint_diff(user_key, upserts=upserts, removals=removals)
 
 
 @handles("Alexa.Discovery", "Discover")
@@ -62,6 +71,6 @@ def discover(ctx: DirectiveContext) -> dict[str, Any]:
         ctx.directive,
         namespace="Alexa.Discovery",
         name="Discover.Response",
-        payload={"endpoints": described},
+        payload={"endpoints": [endpoint for endpoint, _ in described]},
         with_endpoint=False,
     )

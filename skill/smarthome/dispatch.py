@@ -8,7 +8,6 @@ anything unexpected is INTERNAL_ERROR. This is the only place that builds error 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -19,13 +18,12 @@ from skill.config import ConfigError, Settings, settings
 from skill.privacy.logs import correlation_id, log
 from skill.smarthome import errors, messages, registry
 from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
-from skill.smarthome.directive import Directive
+from skill.smarthome.directive import ENDPOINT_ID, Directive
 
 # Importing an interface module registers its handlers.
 from skill.smarthome import authorization, camera_stream, discovery, health, rtc  # noqa: F401  isort: skip
 
 _log = logging.getLogger(__name__)
-_ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
 
 
 def default_cloud(config: Settings, deadline: Deadline) -> contract.CameraCloud:
@@ -106,4 +104,4 @@ def _salvage(event: Any) -> Directive | None:
 
 
 def _valid_endpoint_id(value: Any) -> bool:
-    return isinstance(value, str) and _ENDPOINT_ID.fullmatch(value) is not None
+    return isinstance(value, str) and ENDPOINT_ID.fullmatch(value) is not None

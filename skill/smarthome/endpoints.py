@@ -29,8 +29,12 @@ _KIND_LABEL = {"camera": "camera", "doorbell": "video doorbell", "nvr_channel": 
 _CATEGORIES = {"camera": ["CAMERA"], "doorbell": ["CAMERA", "DOORBELL"], "nvr_channel": ["CAMERA"]}
 # Order of kinds when more than MAX_ENDPOINTS must be cut: doorbells matter most.
 _KIND_ORDER = {"doorbell": 0, "camera": 1, "nvr_channel": 2}
-_SPACES = re.compile(r"\s+")
 _PROFILE_COOKIE = "profiles"
+# Names made only of these need no Unicode classification (the common case; a fast path).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]+")
+# One encoder each, made once: json.dumps with options builds a new JSONEncoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True)  # the same text as json.dumps(..., sort_keys=True)
 
 
 class UndescribableDevice(ValueError):
@@ -39,18 +43,21 @@ class UndescribableDevice(ValueError):
 
 def friendly_name(raw: str) -> str:
     """Letters, digits and single spaces, at most 128 characters (Alexa's strictest rule)."""
-    kept = "".join(
-        ch if unicodedata.category(ch)[0] in ("L", "N") else " " for ch in unicodedata.normalize("NFC", raw)
-    )
-    name = _SPACES.sub(" ", kept).strip()[:MAX_NAME].strip()
+    if _PLAIN_NAME.fullmatch(raw):
+        kept = raw  # ASCII letters, digits and spaces: NFC and the category test change nothing
+    else:
+        kept = "".join(
+            ch if unicodedata.category(ch)[0] in ("L", "N") else " "
+            for ch in unicodedata.normalize("NFC", raw)
+        )
+    name = " ".join(kept.split())[:MAX_NAME].strip()
     if not name:
         raise UndescribableDevice("no usable name")
     return name
 
 
 def _clip(text: str, limit: int) -> str:
-    text = _SPACES.sub(" ", text).strip()
-    return text[:limit]
+    return " ".join(text.split())[:limit]  # whitespace runs to one space, ends stripped
 
 
 def description(device: Device) -> str:
@@ -63,9 +70,8 @@ def description(device: Device) -> str:
 
 
 def encode_profiles(profiles: Iterable[StreamProfile]) -> str:
-    return json.dumps(
-        [[p.protocol, p.width, p.height, p.video_codec, p.audio_codec] for p in profiles],
-        separators=(",", ":"),
+    return _COMPACT_JSON.encode(
+        [[p.protocol, p.width, p.height, p.video_codec, p.audio_codec] for p in profiles]
     )
 
 
@@ -86,8 +92,14 @@ def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
         return None
 
 
-def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
-    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport)."""
+def describe(
+    owner_user_id: str, device: Device, *, capability_entries: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport).
+
+    ``capability_entries``: the device's ``capabilities.discovery_entries``, when the caller has
+    them already (``DescribeMany`` shares them between devices of one shape).
+    """
     endpoint: dict[str, Any] = {
         "endpointId": pseudonyms.endpoint_id(owner_user_id, device.id),
         "manufacturerName": MANUFACTURER,
@@ -95,7 +107,9 @@ def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
         "description": description(device),
         "displayCategories": list(_CATEGORIES[device.kind]),
         "additionalAttributes": {"manufacturer": MANUFACTURER},
-        "capabilities": [c.discovery(device) for c in capabilities.for_device(device)],
+        "capabilities": (
+            capability_entries if capability_entries is not None else capabilities.discovery_entries(device)
+        ),
     }
     if device.model:
         endpoint["additionalAttributes"]["model"] = _clip(device.model, MAX_ATTRIBUTE)
@@ -106,10 +120,51 @@ def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
     return endpoint
 
 
-def capability_digest(endpoint: dict[str, Any]) -> str:
-    """A short digest of what Alexa knows about an endpoint; a change means AddOrUpdateReport."""
-    relevant = {k: endpoint[k] for k in ("friendlyName", "description", "displayCategories", "capabilities")}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+def capability_digest(endpoint: dict[str, Any], *, capabilities_json: str | None = None) -> str:
+    """A short digest of what Alexa knows about an endpoint; a change means AddOrUpdateReport.
+
+    SHA-256 (16 hex digits) of ``json.dumps`` with ``sort_keys=True`` of the endpoint's friendlyName,
+    description, displayCategories and capabilities. The text is put together from its parts (keys
+    in sorted order, json's default separators) so that ``capabilities_json``, the capabilities
+    already encoded that way, can be reused across endpoints of one shape.
+    """
+    caps = (
+        capabilities_json if capabilities_json is not None else _DIGEST_JSON.encode(endpoint["capabilities"])
+    )
+    text = "".join(
+        (
+            '{"capabilities": ',
+            caps,
+            ', "description": ',
+            _DIGEST_JSON.encode(endpoint["description"]),
+            ', "displayCategories": ',
+            _DIGEST_JSON.encode(endpoint["displayCategories"]),
+            ', "friendlyName": ',
+            _DIGEST_JSON.encode(endpoint["friendlyName"]),
+            "}",
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class DescribeMany:
+    """``describe`` and ``capability_digest`` for one discovery's devices. Devices of one
+    ``capabilities.shape`` share their capability entries (one list object: the endpoints are
+    serialised, never modified) and the entries' JSON for the digest."""
+
+    def __init__(self, owner_user_id: str) -> None:
+        self.owner_user_id = owner_user_id
+        self._shapes: dict[tuple[Any, ...], tuple[list[dict[str, Any]], str]] = {}
+
+    def __call__(self, device: Device) -> tuple[dict[str, Any], str]:
+        """(endpoint, capability digest); raises like ``describe``."""
+        key = capabilities.shape(device)
+        shared = self._shapes.get(key)
+        if shared is None:
+            entries = capabilities.discovery_entries(device)
+            shared = self._shapes[key] = (entries, _DIGEST_JSON.encode(entries))
+        endpoint = describe(self.owner_user_id, device, capability_entries=shared[0])
+        return endpoint, capability_digest(endpoint, capabilities_json=shared[1])
 
 
 def select(devices: list[Device]) -> tuple[list[Device], int]:

@@ -18,7 +18,8 @@ from skill.smarthome.registry import handles
 
 NAMESPACE = "Alexa.RTCSessionController"
 MAX_SDP_BYTES = 64 * 1024
-_SESSION_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# "." and ".." are excluded: in ACCloud's URL path they are dot-segments naming another resource.
+_SESSION_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._:\-]{1,128}")
 
 
 def session_id(payload: dict[str, Any]) -> str:
@@ -33,7 +34,13 @@ def offer_sdp(payload: dict[str, Any]) -> str:
     if not isinstance(offer, dict) or str(offer.get("format", "")).upper() != "SDP":
         raise InvalidDirective("offer must be SDP")
     value = offer.get("value")
-    if not isinstance(value, str) or not value.startswith("v=0") or len(value.encode()) > MAX_SDP_BYTES:
+    if not isinstance(value, str) or not value.startswith("v=0"):
+        raise InvalidDirective("offer SDP malformed")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates (a JSON "\\ud800" escape): not text at all
+        raise InvalidDirective("offer SDP malformed") from None
+    if size > MAX_SDP_BYTES:
         raise InvalidDirective("offer SDP malformed")
     return value
 

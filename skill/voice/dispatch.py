@@ -17,6 +17,10 @@ first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay i
 * response interceptor: logs whether the session ends and which directives/cards went out;
 * one exception handler: ACCloud rejecting the token -> link-account card; ACCloud unreachable
   -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
+
+An envelope ask-sdk cannot even deserialize (a request that is no object, slots that are no map,
+...) is answered ``error_generic`` as well (``generic_error_answer``): after the skill-id check,
+a voice request never raises.
 """
 
 from __future__ import annotations
@@ -68,7 +72,18 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 error_code=type(exc).__name__,
             )
             raise
-    answer = voice_skill()(event, context)
+    try:
+        answer = voice_skill()(event, context)
+    except Exception as exc:
+        # ask-sdk could not read the envelope (or failed outside its handlers): still an answer.
+        log(
+            _log,
+            logging.ERROR,
+            "voice request failed outside the skill",
+            request_type=request_type,
+            error_code=type(exc).__name__,
+        )
+        answer = generic_error_answer(request.get("locale"))
     log(
         _log,
         logging.INFO,
@@ -77,6 +92,22 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return answer
+
+
+def generic_error_answer(locale: Any) -> dict[str, Any]:
+    """``error_generic`` in the request's language, built without ask-sdk (which may be what failed)."""
+    from xml.sax.saxutils import escape
+
+    from skill.voice import strings
+
+    text = strings.render(locale if isinstance(locale, str) else None, "error_generic")
+    return {
+        "version": "1.0",
+        "response": {
+            "outputSpeech": {"type": "SSML", "ssml": f"<speak>{escape(text)}</speak>"},
+            "shouldEndSession": True,
+        },
+    }
 
 
 def verify_skill_id(event: dict[str, Any]) -> None:

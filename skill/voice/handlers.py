@@ -20,7 +20,6 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -132,14 +131,11 @@ def policy_notice(user_key: str) -> str | None:
     return current
 
 
-def delete_report_sender() -> erasure.Notifier | None:
-    """The proactive side's DeleteReport sender (``skill.proactive.events.send_delete_report``), if built."""
-    try:
-        events = importlib.import_module("skill.proactive.events")
-    except ImportError:
-        return None
-    sender = getattr(events, "send_delete_report", None)
-    return sender if callable(sender) else None
+def delete_report_sender() -> erasure.Notifier:
+    """Tell Alexa the cameras are gone before erasing (the skill stays enabled)."""
+    from skill.proactive.events import send_delete_report
+
+    return send_delete_report
 
 
 # --- request types ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ one erasure record (pseudonymous key, trigger, scope, item count, time) is logge
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from models.store import EndpointRecord, LinkRef
 from skill.privacy import access, erasure, pseudonyms
 from skill.privacy.erasure import Trigger
 from skill.proactive import grants, lwa
+from tests.voice.envelopes import intent, skill_event
+from tests.voice.envelopes import stack as voice
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
@@ -159,7 +162,7 @@ def test_a_missing_delete_report_sender_is_logged_where_the_skill_stays_enabled(
         (Trigger.SKILL_DISABLED, False),
         (Trigger.GATEWAY_SKILL_DISABLED, False),
         (Trigger.LWA_INVALID_GRANT, False),
-        (Trigger.INACTIVITY, False),
+        (Trigger.INACTIVITY, True),  # the skill stays enabled: Alexa must drop the cameras
     ],
 )
 def test_which_triggers_need_a_delete_report(trigger: Trigger, needed: bool) -> None:
@@ -309,3 +312,94 @@ def test_export_masks_a_secret_attribute_stored_as_text(monkeypatch: pytest.Monk
     leaked = [{"kind": "AccountLink", "pk": "u_x", "sk": "link#l_x", "grant_ciphertext": "plaintext?"}]
     monkeypatch.setattr(store, "export_user", lambda user_key: leaked)
     assert access.export("u_x")["items"][0]["grant_ciphertext"] == access.MASKED
+
+
+# --- access through the operator CLI and the voice model (V.1) ------------------------------------
+
+
+@pytest.fixture
+def logging_restored() -> Any:
+    """The CLI points the JSON log handler at its own stderr; put the root logger back afterwards."""
+    from skill.privacy import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logs._configured)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logs._configured = saved[2]
+
+
+def test_operator_export_prints_every_stored_item_with_secrets_masked(
+    two_users: tuple[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str], logging_restored: None
+) -> None:
+    from skill.local import cli
+
+    alice, _ = two_users
+    no_local_stack = tmp_path / "absent.env"  # the ambient (moto) environment, as in AWS
+    status = cli.main(["--env-file", str(no_local_stack), "privacy", "export", "--accloud-user", "usr_alice"])
+    printed = capsys.readouterr().out
+    exported = json.loads(printed)
+
+    assert status == 0
+    stored = partition(alice)
+    assert sorted((i["pk"], i["sk"]) for i in exported["items"]) == sorted(
+        (i["pk"]["S"], i["sk"]["S"]) for i in stored
+    )
+    for item, raw in zip(
+        sorted(exported["items"], key=lambda i: i["sk"]),
+        sorted(stored, key=lambda i: i["sk"]["S"]),
+        strict=True,
+    ):
+        assert set(item) - {"kind"} == set(raw)  # every stored attribute is shown
+    masked = [i["grant_ciphertext"] for i in exported["items"] if "grant_ciphertext" in i]
+    assert masked and all(value.startswith("<encrypted ") for value in masked)
+    assert ACCESS_TOKEN not in printed and REFRESH_TOKEN not in printed and "Atz" not in printed
+    assert exported["summary"] == access.summary(alice)
+
+
+# PrivacyInfo runs against the reference ACCloud (fixtures shared with tests/voice).
+accloud_server = voice.accloud_server
+voice_stack = voice.voice_stack
+
+
+def test_privacy_info_speaks_what_access_summary_reports(
+    voice_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    from skill.voice import strings
+
+    token = voice_stack.issue_token("alice")["access_token"]
+    voice.invoke(skill_event("SkillAccountLinked", body={"accessToken": token}, token=token))
+    key = pseudonyms.user_key(voice_stack.user_id("alice"))
+    (link,) = store.links_of(key)
+    grants.store_grant(
+        key, link.link_key, lwa.LwaTokens(ACCESS_TOKEN, REFRESH_TOKEN, datetime.now(UTC)), "NA"
+    )
+    store.apply_endpoint_diff(
+        key, upserts={f"z1_endpoint{n}": EndpointRecord(("CAMERA",), "d") for n in range(3)}
+    )
+    asked: list[str] = []
+    summarize = access.summary
+
+    def recording_summary(user_key: str) -> dict[str, Any]:
+        asked.append(user_key)
+        return summarize(user_key)
+
+    monkeypatch.setattr(access, "summary", recording_summary)
+
+    answer = voice.invoke(intent("PrivacyInfo", token=token))
+
+    summary = summarize(key)
+    assert asked == [key]  # the voice answer is read through the same code as the operator export
+    assert (summary["links"], summary["endpoints"], summary["grant"]) == (1, 3, True)
+    spoken = ElementTree.fromstring(answer["response"]["outputSpeech"]["ssml"]).text  # noqa: S314 (our output)
+    assert spoken == strings.render(
+        "en-US",
+        "privacy_info",
+        links=summary["links"],
+        endpoints=summary["endpoints"],
+        grant_state=strings.render("en-US", "privacy_grant_yes"),
+        version=summary["accepted_policy_version"],
+    )

@@ -1,0 +1,225 @@
+"""The embedded local stack: everything the skill talks to, on 127.0.0.1, with no AWS account.
+
+* moto's server: DynamoDB (the table), KMS (the envelope key), Secrets Manager (the secrets);
+* the reference ACCloud server (demo accounts, OAuth, streams, a real WebRTC peer, webhooks);
+* a Login with Amazon stand-in and an Alexa Event Gateway stand-in that validates every message;
+* a webhook front that turns ACCloud's signed POSTs into API Gateway events for the handler.
+
+``LocalStack.env()`` is the environment a client needs; ``zosi-skill local up`` prints it and
+writes it to ``.zosi-local.env`` so other commands find the running stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skill.local.demo_data import Seed
+
+ENV_FILE = ".zosi-local.env"
+LOCAL_SKILL_ID = "amzn1.ask.skill.00000000-0000-0000-0000-000000000000"
+TABLE_NAME = "zosi-smart-local"
+REGION = "us-east-1"
+SECRET_IDS = {
+    "ZOSI_PSEUDONYM_SECRET_ID": "zosi-smart/pseudonym-keys",
+    "ZOSI_LWA_SECRET_ID": "zosi-smart/lwa-client",
+    "ZOSI_WEBHOOK_SECRET_ID": "zosi-smart/accloud-webhook",
+}
+# Never real: these only let botocore sign requests to moto.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def apply_env(env: dict[str, str]) -> dict[str, str | None]:
+    """Make this process a client of the stack described by ``env`` (and forget cached state).
+
+    Returns the previous values, for ``restore_env``."""
+    previous = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    reset_container()
+    return previous
+
+
+def restore_env(previous: dict[str, str | None]) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    reset_container()
+
+
+def reset_container() -> None:
+    """What a new Lambda container would not have: cached settings, clients, secrets, keys, users."""
+    from skill import aws, config
+    from skill import secrets as secret_cache
+    from skill.cloud import users
+    from skill.privacy import envelope, pseudonyms
+    from skill.proactive import lwa
+
+    for reset in (config.reset, aws.reset, secret_cache.reset, pseudonyms.reset, users.reset, envelope.reset):
+        reset()
+    lwa.reset()  # models rebind lazily (models.base.ensure_bound) to the new settings and client
+
+
+def _reset_moto(host: str, port: int) -> None:
+    """Empty moto's backends: they are process-wide, so a stack started after another one in the same
+    process (a test session) would otherwise find its secrets and table already there."""
+    import urllib3
+
+    answer = urllib3.PoolManager(retries=False).request(
+        "POST", f"http://{host}:{port}/moto-api/reset", timeout=5.0
+    )
+    if answer.status != 200:
+        raise RuntimeError(f"moto reset answered {answer.status}")
+
+
+def read_env_file(path: str | Path = ENV_FILE) -> dict[str, str] | None:
+    file = Path(path)
+    if not file.is_file():
+        return None
+    env = {}
+    for line in file.read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip()
+    return env
+
+
+class LocalStack:
+    """Starts, wires and stops the local services. A context manager."""
+
+    def __init__(
+        self,
+        handler: Callable[[dict[str, Any], Any], Any] | None = None,
+        *,
+        webrtc: bool = True,
+        seed: Seed | None = None,
+    ) -> None:
+        """``seed``: the reference ACCloud's accounts (default ``demo_seed()``, e.g. ``canary_seed()``)."""
+        self._handler = handler
+        self._webrtc = webrtc
+        self._seed = seed
+        self._env: dict[str, str] = {}
+        self.moto: Any = None
+        self.accloud: Any = None
+        self.lwa: Any = None
+        self.gateway: Any = None
+        self.front: Any = None
+        self.peer: Any = None
+        self.kms_key_arn = ""
+        self._previous_env: dict[str, str | None] = {}
+        self.webhook_secret = secrets.token_hex(32)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        from skill.local.accloud_server import AccloudServer
+        from skill.local.demo_data import demo_seed
+        from skill.local.gateway_server import GatewayServer
+        from skill.local.lwa_server import LwaServer
+        from skill.local.webhook_front import WebhookFront
+
+        for chatty in ("werkzeug", "aiortc", "aioice"):  # request lines; SDP and addresses at DEBUG
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        _reset_moto(host, port)
+        self.lwa = LwaServer().start()
+        self.gateway = GatewayServer(self.lwa.is_valid_access_token).start()
+        if self._webrtc:
+            from skill.local.webrtc_peer import WebRTCPeerHost
+
+            self.peer = WebRTCPeerHost()
+        self.accloud = AccloudServer(self._seed or demo_seed(), webrtc=self.peer).start()
+        self._env = {
+            **FAKE_AWS,
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "ZOSI_LOCAL_MODE": "1",
+            "ZOSI_ACCLOUD_BASE_URL": self.accloud.base_url,
+            "ZOSI_TABLE_NAME": TABLE_NAME,
+            "ZOSI_SKILL_ID": LOCAL_SKILL_ID,
+            "ZOSI_LWA_TOKEN_URL": self.lwa.token_url,
+            **SECRET_IDS,
+            **self.gateway.environment(),
+        }
+        self._env["ZOSI_KMS_KEY_ID"] = ""  # known once moto made the key
+        self._previous_env = apply_env(self._env)
+        self._provision_aws()
+        self._env["ZOSI_KMS_KEY_ID"] = self.kms_key_arn
+        os.environ["ZOSI_KMS_KEY_ID"] = self.kms_key_arn
+        reset_container()
+        import lambda_handler
+
+        self.front = WebhookFront(self._handler or lambda_handler.handler).start()
+        self.accloud.configure_webhook(self.front.url, self.webhook_secret)
+        self._env["ZOSI_LOCAL_WEBHOOK_URL"] = self.front.url
+        self._env["ZOSI_LOCAL_LWA_ADMIN_URL"] = self.lwa.token_url.rsplit("/auth/", 1)[0]
+        self._env["ZOSI_LOCAL_GATEWAY_URL"] = self.gateway.base_url
+        return self
+
+    def stop(self) -> None:
+        for service in (self.front, self.accloud, self.gateway, self.lwa):
+            if service is not None:
+                service.stop()
+        if self.peer is not None:
+            self.peer.shutdown()
+        if self.moto is not None:
+            self.moto.stop()
+        restore_env(self._previous_env)  # this process is no longer a client of the stack
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- AWS resources in moto ---------------------------------------------------------------
+
+    def _provision_aws(self) -> None:
+        from models.store import create_table_for_local
+        from skill import aws
+
+        kms = aws.client("kms")
+        self.kms_key_arn = kms.create_key(Description="zosi-smart local envelope key")["KeyMetadata"]["Arn"]
+        sm = aws.client("secretsmanager")
+        values = {
+            "ZOSI_PSEUDONYM_SECRET_ID": {
+                "user_hash_key": base64.b64encode(os.urandom(32)).decode(),
+                "endpoint_key": base64.b64encode(os.urandom(64)).decode(),
+            },
+            "ZOSI_LWA_SECRET_ID": {"client_id": self.lwa.client_id, "client_secret": self.lwa.client_secret},
+            "ZOSI_WEBHOOK_SECRET_ID": {"signing_secret": self.webhook_secret},
+        }
+        for variable, secret_id in SECRET_IDS.items():
+            sm.create_secret(Name=secret_id, SecretString=json.dumps(values[variable]))
+        create_table_for_local(TABLE_NAME)
+
+    # --- for clients ---------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        return dict(self._env)
+
+    def write_env_file(self, path: str | Path = ENV_FILE) -> Path:
+        file = Path(path)
+        lines = ["# Written by `zosi-skill local up`; removed when it stops. Fake credentials only."]
+        lines += [f"{k}={v}" for k, v in sorted(self._env.items())]
+        file.write_text("\n".join(lines) + "\n")
+        return file
