@@ -56,7 +56,7 @@ class Trigger(StrEnum):
 
 # After these the skill stays enabled for the user, so a DeleteReport must go out first.
 SKILL_STAYS_ENABLED = frozenset(
-    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED, Trigger.INACTIVITY}
+    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED}
 )
 
 
@@ -163,7 +163,7 @@ def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> b
             log(_log, logging.WARNING, "erasure without DeleteReport sender", trigger=str(trigger))
         return None
     try:
-        notify_alexa(user_key)
+        sent = notify_alexa(user_key)
     except Exception as exc:  # the report is a courtesy to Alexa; the erasure is the user's right
         log(
             _log,
@@ -174,6 +174,8 @@ def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> b
             error_code=type(exc).__name__,
         )
         return False
+    if sent is not None and not sent:
+        return None  # nothing went out: no Alexa account took events for this user
     return True
 
 

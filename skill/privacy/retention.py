@@ -1,10 +1,13 @@
 """The daily retention job: erase accounts with no activity for ``ZOSI_INACTIVITY_ERASE_DAYS``.
 
-Activity is recorded on the profile by everything that involves the user beyond a live view:
-linking (AcceptGrant, SkillAccountLinked), voice requests, and ACCloud webhook deliveries for
-their devices (doorbell presses, motion, device changes). Stream directives deliberately write
-nothing. Expired short-lived rows need no job: DynamoDB's TTL removes them and every read
-ignores them once expired.
+Activity is recorded on the profile by linking (AcceptGrant, the first SkillAccountLinked),
+opening the skill by voice, and ACCloud webhook deliveries for the user's devices (at most once
+a day). Stream directives deliberately write nothing, so no DeleteReport is sent: live view
+needs no stored data and keeps working for an erased account; only proactive events stop
+until the user links again (docs/privacy.md, "Inactive accounts").
+
+Expired short-lived rows need no job: DynamoDB's TTL removes them and every read ignores them
+once expired.
 
 Runs from the scheduled rule in template.yaml through ``lambda_handler.retention``.
 """
@@ -24,16 +27,12 @@ _log = logging.getLogger(__name__)
 def run(event: Any = None, context: Any = None, *, now: datetime | None = None) -> dict[str, int]:
     from models import store
     from skill.privacy import erasure
-    from skill.proactive.events import send_delete_report
 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=settings().inactivity_erase_days)
     erased = items = failed = 0
     for user_key in list(store.inactive_users(cutoff)):
         try:
-            # Alexa still shows the cameras while the skill stays enabled: tell it they are gone.
-            record = erasure.erase_account(
-                user_key, erasure.Trigger.INACTIVITY, notify_alexa=send_delete_report
-            )
+            record = erasure.erase_account(user_key, erasure.Trigger.INACTIVITY)
         except store.StoreUnavailable as exc:
             failed += 1
             log(

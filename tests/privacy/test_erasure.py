@@ -162,7 +162,7 @@ def test_a_missing_delete_report_sender_is_logged_where_the_skill_stays_enabled(
         (Trigger.SKILL_DISABLED, False),
         (Trigger.GATEWAY_SKILL_DISABLED, False),
         (Trigger.LWA_INVALID_GRANT, False),
-        (Trigger.INACTIVITY, True),  # the skill stays enabled: Alexa must drop the cameras
+        (Trigger.INACTIVITY, False),  # live view needs no stored data: Alexa keeps the cameras
     ],
 )
 def test_which_triggers_need_a_delete_report(trigger: Trigger, needed: bool) -> None:
@@ -319,15 +319,17 @@ def test_export_masks_a_secret_attribute_stored_as_text(monkeypatch: pytest.Monk
 
 @pytest.fixture
 def logging_restored() -> Any:
-    """The CLI points the JSON log handler at its own stderr; put the root logger back afterwards."""
+    """The CLI points the JSON log handler and the metric sink at its own stderr; put both back afterwards."""
     from skill.privacy import logs
+    from skill.proactive import metrics
 
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logs._configured)
+    saved = (list(root.handlers), root.level, logs._configured, metrics.sink)
     yield
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
     logs._configured = saved[2]
+    metrics.sink = saved[3]
 
 
 def test_operator_export_prints_every_stored_item_with_secrets_masked(
