@@ -160,9 +160,14 @@ def _profile(protocol: Any, width: Any, height: Any, video: Any, audio: Any) -> 
     channels, one camera model), and a 300-device discovery would otherwise build ~800 of them."""
     if protocol not in ("RTSP", "WEBRTC"):
         raise MalformedDevice("unknown protocol")
-    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+    if not (type(width) is int and type(height) is int and width > 0 and height > 0):  # no JSON true
         raise MalformedDevice("bad resolution")
-    if video not in VIDEO_CODECS or audio not in AUDIO_CODECS:
+    # A list or an object is not even hashable: test the type before the set.
+    if (
+        not (isinstance(video, str) and isinstance(audio, str))
+        or video not in VIDEO_CODECS
+        or audio not in AUDIO_CODECS
+    ):
         raise MalformedDevice("unknown codec")
     return StreamProfile(protocol=protocol, width=width, height=height, video_codec=video, audio_codec=audio)
 

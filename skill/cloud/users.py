@@ -24,7 +24,8 @@ _cache: OrderedDict[bytes, tuple[float, CloudUser]] = OrderedDict()
 
 
 def _key(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+    # surrogatepass: a lone surrogate (JSON "\ud800") must reach the client, which refuses the token.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def resolve(cloud: CameraCloud, token: str) -> CloudUser:

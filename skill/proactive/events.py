@@ -126,7 +126,7 @@ def parse(body: Any) -> AccloudEvent:
         raise EventRejected(f"unknown fields: {len(unknown)}")
     event_id = _id(body.get("id"), "evt_", "id")
     event_type = body.get("type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:  # a list is not even hashable
         raise EventRejected("unknown event type")
     occurred_at = _time(body.get("occurred_at"))
     user_id = _id(body.get("user_id"), "usr_", "user_id")

@@ -7,7 +7,8 @@ Order of checks, cheapest and least trusting first; nothing is stored before the
 3. ``X-ACCloud-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``:
    missing, malformed, wrong (constant-time compare) or ``t`` further than
    ``settings().webhook_signature_tolerance_seconds`` from now, in either direction -> 401;
-4. JSON and the event's shape (``events.parse``: unknown fields, types, missing fields) -> 400;
+4. JSON (I-JSON: no lone surrogates) and the event's shape (``events.parse``: unknown fields,
+   types, missing fields) -> 400;
 5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
 6. ``events.process`` -> 202 accepted.
 
@@ -140,7 +141,10 @@ def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: fl
         raise _Answer(401, "invalid_signature") from None
     try:
         parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        # I-JSON (RFC 7493): a "\ud800" escape decodes to a lone surrogate, which is no text and
+        # would fail later, when an Event Gateway message is encoded (a 500 and redeliveries forever).
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
         raise _Answer(400, "invalid_json") from None
     try:
         accloud_event = events.parse(parsed)

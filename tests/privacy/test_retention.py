@@ -23,8 +23,6 @@ from skill.privacy import pseudonyms, retention
 from tests.privacy.localstack import (
     Alexa,
     LogCapture,
-    deleted_endpoints,
-    message_name,
     partition,
     running_stack,
     wipe_table,
