@@ -56,6 +56,11 @@ def _skip_service_scan(new: botocore.session.Session) -> None:
     loader = new.get_component("data_loader")  # botocore's own, honouring AWS_DATA_PATH
     if getattr(loader, "_zosi_lazy_service_names", False):
         return  # a loader shared between sessions (the test suite shares one)
+    if not (
+        callable(getattr(loader, "list_api_versions", None))
+        and callable(getattr(loader, "list_available_services", None))
+    ):
+        return  # a botocore without these loader methods (the runtime's, say): keep its own way
     scan = loader.list_available_services
     loader.list_available_services = lambda type_name: ServiceNames(loader, type_name, scan)
     loader._zosi_lazy_service_names = True

@@ -148,13 +148,14 @@ def parse_profile(raw: Any) -> StreamProfile:
         raw.get("video_codec"),
         raw.get("audio_codec"),
     )
-    # Only hashable, plainly typed values reach the cache; bool is an int subclass and is refused.
-    if all(type(v) in (str, int) for v in fields):
+    try:
         return _profile(*fields)
-    return _profile.__wrapped__(*fields)
+    except TypeError:  # an unhashable value (a list, an object) cannot be a cache key
+        return _profile.__wrapped__(*fields)
 
 
-@lru_cache(maxsize=256)
+# typed: True and 1 are equal and hash alike, but only 1 is a width; each type gets its own entry.
+@lru_cache(maxsize=256, typed=True)
 def _profile(protocol: Any, width: Any, height: Any, video: Any, audio: Any) -> StreamProfile:
     """A validated profile. Cached: an account's devices share a handful of profiles (an NVR's
     channels, one camera model), and a 300-device discovery would otherwise build ~800 of them."""
@@ -203,5 +204,7 @@ def parse_device(raw: Any) -> Device:
         motion_detection=caps.get("motion_detection") is True,
         person_detection=caps.get("person_detection") is True,
         two_way_audio=caps.get("two_way_audio") is True,
-        profiles=tuple(parse_profile(p) for p in profiles_raw),
+        # Each way of streaming once: a repeated profile would repeat a cameraStreamConfiguration,
+        # and Alexa's schema wants them unique (Discover.Response and AddOrUpdateReport fail).
+        profiles=tuple(dict.fromkeys(parse_profile(p) for p in profiles_raw)),
     )

@@ -8,7 +8,8 @@ from a configuration never names a combination the camera cannot deliver.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar, cast
 
 from skill.cloud.contract import Device
 from skill.smarthome import messages
@@ -164,7 +165,8 @@ def discovery_entries(device: Device) -> list[dict[str, Any]]:
 # camera model). A capability that reads another field must add it here;
 # tests/smarthome/test_fast_paths.py varies every other field and fails otherwise.
 SHAPE_FIELDS = ("kind", "motion_detection", "person_detection", "two_way_audio", "profiles")
+_shape = attrgetter(*SHAPE_FIELDS)
 
 
 def shape(device: Device) -> tuple[Any, ...]:
-    return tuple(getattr(device, name) for name in SHAPE_FIELDS)
+    return cast(tuple[Any, ...], _shape(device))

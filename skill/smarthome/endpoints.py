@@ -13,6 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from skill.cloud.contract import Device, StreamProfile, parse_profile
@@ -35,6 +36,7 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]+")
 # One encoder each, made once: json.dumps with options builds a new JSONEncoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _DIGEST_JSON = json.JSONEncoder(sort_keys=True)  # the same text as json.dumps(..., sort_keys=True)
+_json_str = json.encoder.encode_basestring_ascii  # json.dumps of one str, ensure_ascii as by default
 
 
 class UndescribableDevice(ValueError):
@@ -70,6 +72,12 @@ def description(device: Device) -> str:
 
 
 def encode_profiles(profiles: Iterable[StreamProfile]) -> str:
+    return _encode_profiles(tuple(profiles))
+
+
+@lru_cache(maxsize=256)
+def _encode_profiles(profiles: tuple[StreamProfile, ...]) -> str:
+    # Cached: the devices of an account share a handful of profile sets.
     return _COMPACT_JSON.encode(
         [[p.protocol, p.width, p.height, p.video_codec, p.audio_codec] for p in profiles]
     )
@@ -136,11 +144,11 @@ def capability_digest(endpoint: dict[str, Any], *, capabilities_json: str | None
             '{"capabilities": ',
             caps,
             ', "description": ',
-            _DIGEST_JSON.encode(endpoint["description"]),
-            ', "displayCategories": ',
-            _DIGEST_JSON.encode(endpoint["displayCategories"]),
-            ', "friendlyName": ',
-            _DIGEST_JSON.encode(endpoint["friendlyName"]),
+            _json_str(endpoint["description"]),
+            ', "displayCategories": [',
+            ", ".join(_json_str(category) for category in endpoint["displayCategories"]),
+            '], "friendlyName": ',
+            _json_str(endpoint["friendlyName"]),
             "}",
         )
     )

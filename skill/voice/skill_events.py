@@ -49,7 +49,7 @@ def is_skill_event(request_type: Any) -> bool:
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
-    request = event.get("request") or {}
+    request = _object(event.get("request"))
     event_name = str(request.get("type", ""))[len(PREFIX) :]
     handler = HANDLERS.get(event_name)
     if handler is None:
@@ -73,12 +73,12 @@ class _SkillEvent:
 
     @classmethod
     def parse(cls, event: dict[str, Any]) -> _SkillEvent:
-        system = (event.get("context") or {}).get("System") or {}
-        user = system.get("user") or {}
+        system = _object(_object(event.get("context")).get("System"))
+        user = _object(system.get("user"))
         alexa_user_id = user.get("userId")
         if not isinstance(alexa_user_id, str) or not alexa_user_id:
             raise MalformedSkillEvent("no userId")
-        body = (event.get("request") or {}).get("body") or {}
+        body = _object(event.get("request")).get("body") or {}
         if not isinstance(body, dict):
             raise MalformedSkillEvent("body is not an object")
         token = user.get("accessToken")
@@ -93,6 +93,11 @@ class _SkillEvent:
     @property
     def alexa_user_key(self) -> str:
         return pseudonyms.alexa_user_key(self.alexa_user_id)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (what is missing is judged by the caller)."""
+    return value if isinstance(value, dict) else {}
 
 
 def on_enabled(event: _SkillEvent) -> str:
@@ -144,7 +149,9 @@ def on_disabled(event: _SkillEvent) -> str:
 def on_permission_change(event: _SkillEvent) -> str:
     accepted = event.body.get("acceptedPermissions") or []
     scopes = (
-        {p.get("scope") for p in accepted if isinstance(p, dict)} if isinstance(accepted, list) else set()
+        {p.get("scope") for p in accepted if isinstance(p, dict) and isinstance(p.get("scope"), str)}
+        if isinstance(accepted, list)
+        else set()
     )
     permitted = EVENTS_SCOPE in scopes
     links = identity.links_of_alexa_user(event.alexa_user_id, event.token)

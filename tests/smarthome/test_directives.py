@@ -283,9 +283,7 @@ def test_malformed_directives(accloud, tokens, alexa_schema, mutate, error_type)
     assert answer["event"]["payload"]["type"] == error_type
 
 
-@pytest.mark.parametrize(
-    "event", [{"directive": None}, {"directive": {"header": "x"}}, {"directive": {}}]
-)
+@pytest.mark.parametrize("event", [{"directive": None}, {"directive": {"header": "x"}}, {"directive": {}}])
 def test_garbage_envelopes_get_invalid_directive(accloud, alexa_schema, event) -> None:
     answer = invoke(event, alexa_schema)
     assert answer["event"]["payload"]["type"] == "INVALID_DIRECTIVE"

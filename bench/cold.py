@@ -1,0 +1,117 @@
+"""Cold start: fresh interpreter processes, the subject against the floor, measured the same way.
+
+Each run starts ``python bench/child.py <mode>`` with the stack's environment. The parent reads
+``time.perf_counter()`` just before spawning; the child reads it on the first line of its body and
+after each step (CLOCK_MONOTONIC is one clock for every process on the machine). So
+
+* ``start``: spawn to the child's first line (fork/exec, interpreter and site start-up; the same
+  for floor and subject),
+* ``body``: first line to ready (the floor: botocore imported and a DynamoDB client created; the
+  subject: ``lambda_handler`` imported and the first Discover and InitializeCameraStreams answered),
+* ``total = start + body``, the figure the ratio uses,
+* ``cpu``: the child's CPU time (all threads) from exec to ready, ``time.process_time``.
+
+Floor and subject runs alternate, after one discarded warm-up run of each (which also leaves the
+bytecode cache warm, as a built package has it). The budget's ratio is the median over the pairs
+of subject total / floor total (see ``measure``); the CPU ratio is reported beside it, since CPU
+time does not move with the waits that other load on the machine adds to the loopback round
+trips. The child ends with ``os._exit``: a Lambda container is frozen after init, never torn
+down, so teardown is not part of a cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import events
+from bench.stack import BenchStack
+
+CHILD = Path(__file__).resolve().parent / "child.py"
+MARKER = "BENCH-RESULT "
+
+
+def run_child(mode: str, job: dict[str, Any], env: dict[str, str], package: Path) -> dict[str, Any]:
+    """One fresh interpreter on ``package`` alone (``-I -S``: no site-packages, no environment
+    overrides of Python itself); its result with ``spawned``, the parent's clock at spawn."""
+    payload = json.dumps({"root": str(package), **job})
+    spawned = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(CHILD), mode],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=package,
+        timeout=120,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout)[-2000:]
+        raise RuntimeError(f"benchmark child ({mode}) failed with code {done.returncode}:\n{tail}")
+    result: dict[str, Any] = json.loads(lines[-1][len(MARKER) :])
+    result["spawned"] = spawned
+    return result
+
+
+def timings(result: dict[str, Any]) -> dict[str, float]:
+    """Milliseconds: start, body, total, and each step of the body."""
+    started, spawned = result["started"], result["spawned"]
+    marks = result["marks"]
+    ready = marks[-1][1]
+    steps, previous = {}, started
+    for name, at in marks:
+        steps[name] = (at - previous) * 1000
+        previous = at
+    return {
+        "maxrss_kb": result["maxrss_kb"],
+        "cpu": result["cpu_ms"],
+        "start": (started - spawned) * 1000,
+        "body": (ready - started) * 1000,
+        "total": (ready - spawned) * 1000,
+        **{f"step:{k}": v for k, v in steps.items()},
+    }
+
+
+def subject_job(stack: BenchStack) -> dict[str, Any]:
+    return {
+        "region": stack.local.env()["AWS_REGION"],
+        "events": [
+            ["discover", events.discover(stack.token)],
+            ["stream", events.initialize_streams(stack.token, stack.endpoint)],
+        ],
+    }
+
+
+def measure(stack: BenchStack, package: Path, runs: int) -> dict[str, Any]:
+    env = stack.child_env()
+    job = subject_job(stack)
+    expected = ["Discover.Response", "Response"]
+    samples: dict[str, list[dict[str, float]]] = {"floor": [], "subject": []}
+    for number in range(runs + 1):
+        for mode in ("floor", "subject"):
+            result = run_child(mode, job, env, package)
+            if mode == "subject" and result["outcomes"] != expected:
+                raise RuntimeError(f"cold-start subject answered {result['outcomes']}, expected {expected}")
+            if number > 0:  # the first pair warms the page and bytecode caches
+                samples[mode].append(timings(result))
+    summary: dict[str, Any] = {"runs": runs}
+    for mode, rows in samples.items():
+        summary[mode] = {k: round(statistics.median(r[k] for r in rows), 1) for k in rows[0]}
+        summary[mode]["total_all"] = [round(r["total"], 1) for r in rows]
+    pairs = list(zip(samples["floor"], samples["subject"], strict=True))
+    # The budget's figure: the median over the pairs of subject total / the floor total of the run
+    # just before it. Other load on a shared machine comes in phases of seconds (a busy sibling
+    # vCPU slows everything ~1.6x); a pair runs within a second, so both of its runs see the same
+    # phase. Beside it: the ratio of the medians, and the median of the CPU-time ratios, which
+    # the waits for loopback servers do not stretch.
+    summary["ratio"] = round(statistics.median(s["total"] / f["total"] for f, s in pairs), 3)
+    summary["ratio_of_medians"] = round(summary["subject"]["total"] / summary["floor"]["total"], 3)
+    summary["cpu_ratio"] = round(statistics.median(s["cpu"] / f["cpu"] for f, s in pairs), 3)
+    return summary

@@ -1,0 +1,129 @@
+"""The deployment package: a runnable copy for the cold-start and memory children, and its size.
+
+``build(dest)`` makes what Lambda's ``/var/task`` holds, for this machine's interpreter: the pinned
+``requirements.txt`` (``pip install --no-deps --no-compile --target``; the pins are complete) and
+the app code (``lambda_handler.py``, ``skill/`` without the dev-only ``skill/local/``, ``models/``).
+The children run on it alone (``python -I -S``: no site-packages, nothing else on ``sys.path``), so
+a cold start pays for exactly what the function ships, not for the dev venv's extras (pyOpenSSL,
+which botocore picks up when present, costs ~80 ms here; the editable-install finder ~35 ms). The
+installed requirements are cached per requirements.txt hash under bench/results/ (git-ignored).
+
+``size()`` measures the package ``sam build`` made (``.aws-sam/build/SkillFunction``, arm64,
+bytecode included) when it exists, else the copy above (no bytecode). Both the unpacked size and
+the size of the deflate zip that would be uploaded are reported; the budget applies to the zip,
+which is what Lambda fetches on a cold start. Runtime-provided libraries are broken out: the Lambda
+Python runtime already has botocore (and its jmespath), so the "without botocore" figure is what a
+package relying on the runtime's copy would weigh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / "results" / ".deps"
+SAM_BUILD = ROOT / ".aws-sam" / "build" / "SkillFunction"
+APP_CODE = ("lambda_handler.py", "skill", "models")
+EXCLUDED = ("skill/local",)
+# Top-level names the Lambda Python runtime provides itself (boto3's own dependencies).
+RUNTIME_PROVIDED = ("botocore", "boto3", "s3transfer", "jmespath")
+
+
+def _requirements_hash() -> str:
+    return hashlib.sha256((ROOT / "requirements.txt").read_bytes() + sys.version.encode()).hexdigest()[:16]
+
+
+def _dependencies() -> Path:
+    """requirements.txt installed into a cached folder (pip with its ordinary configuration)."""
+    target = CACHE / _requirements_hash()
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(CACHE, ignore_errors=True)
+    target.mkdir(parents=True)
+    requirements = str(ROOT / "requirements.txt")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "--no-deps", "--no-compile", "--target", str(target), "-r", requirements]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise RuntimeError(f"pip install --target of requirements.txt failed:\n{done.stderr[-2000:]}")
+    (target / ".complete").write_text("ok\n")
+    return target
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    relative = Path(folder).relative_to(ROOT).as_posix()
+    skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+    skipped |= {n for n in names if f"{relative}/{n}" in EXCLUDED}
+    return skipped
+
+
+def build(dest: Path) -> Path:
+    """A runnable package in ``dest`` (created; must not exist)."""
+    shutil.copytree(_dependencies(), dest, copy_function=_link_or_copy, ignore=lambda *_: {".complete"})
+    for name in APP_CODE:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=_ignore)
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def size(built: Path) -> dict[str, Any]:
+    """Unpacked and zipped size of the package sam built, or else of ``built``."""
+    if SAM_BUILD.is_dir() and (SAM_BUILD / "lambda_handler.py").exists():
+        built_at = dt.datetime.fromtimestamp((SAM_BUILD / "lambda_handler.py").stat().st_mtime, dt.UTC)
+        root = SAM_BUILD
+        method = (
+            "sam build output (.aws-sam/build/SkillFunction, arm64, with bytecode, "
+            f"built {built_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    else:
+        root = built
+        method = "pip install --target of requirements.txt + app code without skill/local (no bytecode)"
+    total = _measure(root, lambda top: True)
+    without = _measure(root, lambda top: not top.startswith(RUNTIME_PROVIDED))
+    return {
+        "method": method,
+        "unpacked_bytes": total[0],
+        "zip_bytes": total[1],
+        "files": total[2],
+        "without_botocore_unpacked_bytes": without[0],
+        "without_botocore_zip_bytes": without[1],
+    }
+
+
+def _measure(root: Path, keep: Any) -> tuple[int, int, int]:
+    """(bytes of the files, bytes of their deflate zip, file count) for top-level entries ``keep`` accepts."""
+    buffer = io.BytesIO()
+    unpacked = files = 0
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for folder, _, names in os.walk(root):
+            for name in sorted(names):
+                full = Path(folder) / name
+                relative = full.relative_to(root).as_posix()
+                if not keep(relative.split("/", 1)[0]):
+                    continue
+                if root != SAM_BUILD and ("__pycache__" in relative or relative.endswith(".pyc")):
+                    continue  # bytecode written by the benchmark's own runs is not part of the copy
+                archive.write(full, relative)
+                unpacked += full.stat().st_size
+                files += 1
+    return unpacked, len(buffer.getvalue()), files

@@ -1,0 +1,410 @@
+"""The fault matrix: every directive and event path under every injected fault (tests/reliability/matrix.py).
+
+Each cell starts from a known state (``World.fresh`` plus the path's own setup), injects its fault,
+runs the path once through ``lambda_handler.handler`` with a Lambda context that times out at 8 s,
+and asserts:
+
+* the answer the table predicts (Alexa response or error type, webhook status, voice answer),
+  schema-valid for directives; never an auth error (Alexa would unlink the user) and never a
+  link-account card, whatever the fault;
+* exactly the stored changes the table predicts (and nothing else);
+* the time Alexa allows: 6 s for stream directives, 8 s otherwise (Event Gateway retry sleeps are
+  skipped but counted, see ``VirtualClock``);
+* that the fault was really met (the faulted service was called) or, in the cells marked
+  unreachable, that the path made no call to that service at all.
+
+ACCloud runs with the production timeouts (1 s connect, 2 s read), so the hang cells take the
+real 2-4 s: that time is what the budget assertions are about.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import html
+import json
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path as FilePath
+from typing import Any
+
+import pytest
+
+import lambda_handler
+from models import store
+from skill import config
+from skill.cloud import users
+from skill.local import webhook_sender
+from skill.local.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
+from skill.local.lwa_server import LwaServer
+from skill.privacy import pseudonyms
+from skill.proactive import grants, lwa, webhook
+from skill.proactive.gateway import GatewayClient
+from skill.voice import strings
+from tests.alexa_schema import AlexaSchema
+from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.reliability import matrix
+from tests.reliability.harness import (
+    CONDITION_FAILED,
+    THROTTLING,
+    THROUGHPUT_EXCEEDED,
+    CallSpy,
+    DynamoFaults,
+    LambdaContext,
+    Rows,
+    VirtualClock,
+    World,
+    closed_port,
+    rows,
+)
+from tests.voice import envelopes
+from tests.voice.envelopes import camera_slot
+
+DOCS = FilePath(__file__).resolve().parents[2] / "docs" / "reliability.md"
+LINK = "lnk_matrix"
+SESSION = "matrix-session-1"
+NEW_DEVICE = "dev_matrixnew1"
+OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+STREAMS = {
+    "cameraStreams": [
+        {
+            "protocol": "RTSP",
+            "resolution": {"width": 1920, "height": 1080},
+            "authorizationType": "NONE",
+            "videoCodec": "H264",
+            "audioCodec": "AAC",
+        }
+    ]
+}
+
+
+def user_key() -> str:
+    return pseudonyms.user_key(ALICE_ID)
+
+
+def endpoint(device_id: str) -> str:
+    return pseudonyms.endpoint_id(ALICE_ID, device_id)
+
+
+# --- the paths: setup and the event that exercises them ----------------------------------------
+
+
+def directive(
+    namespace: str, name: str, token: str, *, endpoint_id: str | None = None, **payload: Any
+) -> dict:
+    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
+    body: dict[str, Any] = {"header": header, "payload": payload}
+    scope = {"type": "BearerToken", "token": token}
+    if endpoint_id is None:
+        body["payload"]["grantee" if namespace == "Alexa.Authorization" else "scope"] = scope
+    else:
+        header["correlationToken"] = "corr-" + uuid.uuid4().hex
+        body["endpoint"] = {"scope": scope, "endpointId": endpoint_id, "cookie": {}}
+    return {"directive": body}
+
+
+def linked(*, alexa_user: str | None = None) -> None:
+    """Alice has linked an Alexa account (no Event Gateway grant) and consented to the current policy."""
+    now = datetime.now(UTC)
+    store.put_profile(
+        user_key(), consented_at=now, accepted_policy_version=config.settings().policy_version, linked_at=now
+    )
+    alexa_user_key = pseudonyms.alexa_user_key(alexa_user) if alexa_user else None
+    store.upsert_link(user_key(), pseudonyms.link_key(LINK), region="NA", alexa_user_key=alexa_user_key)
+
+
+def granted(world: World) -> None:
+    """Alice linked with a grant whose access token has 30 s left (so sending refreshes it first),
+    and an index with her doorbell and garage camera as discovery would have reported them."""
+    linked()
+    tokens = lwa.exchange_code(world.lwa.issue_grant_code())
+    expiring = dataclasses.replace(tokens, expires_at=datetime.now(UTC) + timedelta(seconds=30))
+    grants.store_grant(user_key(), pseudonyms.link_key(LINK), expiring, "NA")
+    store.apply_endpoint_diff(
+        user_key(),
+        upserts={
+            endpoint(FRONT_DOOR): store.EndpointRecord(("CAMERA", "DOORBELL"), "digest-fd"),
+            endpoint(GARAGE): store.EndpointRecord(("CAMERA",), "digest-garage"),
+        },
+    )
+
+
+def webhook_event(event_type: str, device_id: str, **extra: Any) -> dict[str, Any]:
+    body = webhook_sender.encode_event(
+        {
+            "id": "evt_" + uuid.uuid4().hex,
+            "type": event_type,
+            "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "user_id": ALICE_ID,
+            "device_id": device_id,
+            **extra,
+        }
+    )
+    signature = webhook_sender.sign(TEST_WEBHOOK_SECRET.encode(), body, int(time.time()))
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhooks/accloud",
+        "rawPath": "/webhooks/accloud",
+        "headers": {"content-type": "application/json", "x-accloud-signature": signature},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/webhooks/accloud", "sourceIp": "203.0.113.9"}
+        },
+        "isBase64Encoded": False,
+        "body": body.decode(),
+    }
+
+
+NEW_DEVICE_BODY = {
+    "id": NEW_DEVICE,
+    "name": "Porch",
+    "kind": "camera",
+    "model": "C190",
+    "firmware": "v5.2.1",
+    "online": True,
+    "privacy_mode": False,
+    "capabilities": {
+        "motion_detection": True,
+        "person_detection": False,
+        "two_way_audio": False,
+        "webrtc": False,
+    },
+    "stream_profiles": [
+        {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"}
+    ],
+}
+
+
+def _open_session(token: str) -> None:
+    opened = lambda_handler.handler(
+        directive(
+            "Alexa.RTCSessionController",
+            "InitiateSessionWithOffer",
+            token,
+            endpoint_id=endpoint(FRONT_DOOR),
+            sessionId=SESSION,
+            offer={"format": "SDP", "value": OFFER_SDP},
+        ),
+        None,
+    )
+    assert opened["event"]["header"]["name"] == "AnswerGeneratedForSession", opened
+
+
+def setup(path: matrix.Path, world: World) -> dict[str, Any]:
+    """Bring the world into the path's starting state; returns the Lambda event of the path."""
+    token = world.token("alice")
+    rtc = "Alexa.RTCSessionController"
+    if path.kind == "webhook":
+        granted(world)
+        kind = path.key.removeprefix("webhook ")
+        if kind == "device.added":
+            return webhook_event(kind, NEW_DEVICE, device=NEW_DEVICE_BODY)
+        return webhook_event(kind, GARAGE if kind == "device.removed" else FRONT_DOOR)
+    if path.kind == "voice":
+        linked(alexa_user=envelopes.ALEXA_USER)
+        if path.key == "voice LaunchRequest":
+            return envelopes.launch(token=token)
+        return envelopes.intent("CameraStatus", token=token, slots=camera_slot("garage"))
+    if path.key == "AcceptGrant":
+        grant = {"type": "OAuth2.AuthorizationCode", "code": world.lwa.issue_grant_code()}
+        return directive("Alexa.Authorization", "AcceptGrant", token, grant=grant)
+    linked()
+    if path.key == "Discover":
+        return directive("Alexa.Discovery", "Discover", token)
+    if path.key == "ReportState":
+        return directive("Alexa", "ReportState", token, endpoint_id=endpoint(GARAGE))
+    if path.key == "InitializeCameraStreams":
+        return directive(
+            "Alexa.CameraStreamController", path.key, token, endpoint_id=endpoint(FRONT_DOOR), **STREAMS
+        )
+    if path.key == "InitiateSessionWithOffer":
+        offer = {"format": "SDP", "value": OFFER_SDP}
+        return directive(
+            rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION, offer=offer
+        )
+    _open_session(token)  # SessionConnected / SessionDisconnected: a session ACCloud knows
+    return directive(rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION)
+
+
+# --- faults -------------------------------------------------------------------------------------------
+
+_GATEWAY = {
+    "gateway_401": (401, None),
+    "gateway_403_disabled": (403, "SKILL_DISABLED_EXCEPTION"),
+    "gateway_403_permission": (403, "INSUFFICIENT_PERMISSION_EXCEPTION"),
+    "gateway_429": (429, None),
+    "gateway_5xx": (503, None),
+}
+_DYNAMODB = {
+    "ddb_throughput": THROUGHPUT_EXCEEDED,
+    "ddb_throttling": THROTTLING,
+    "ddb_condition": CONDITION_FAILED,
+}
+
+
+@contextlib.contextmanager
+def injected(
+    fault: str, world: World, monkeypatch: pytest.MonkeyPatch, dynamodb: DynamoFaults
+) -> Iterator[None]:
+    def setting(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        config.reset()
+        lwa.reset()
+
+    accloud_faults = {
+        "accloud_latency": ("latency", 1.0),
+        "accloud_5xx": ("status", 503),
+        "accloud_hang": ("hang", 10.0),
+        "accloud_malformed": ("malformed", None),
+    }
+    with contextlib.ExitStack() as stack:
+        stack.callback(world.accloud.clear_faults)
+        if fault in accloud_faults:
+            world.accloud.set_fault(*accloud_faults[fault])
+        elif fault == "accloud_tls_plain":
+            setting("ZOSI_ACCLOUD_BASE_URL", world.accloud.base_url.replace("http://", "https://"))
+        elif fault == "accloud_tls_self_signed":
+            setting("ZOSI_ACCLOUD_BASE_URL", world.tls.base_url)
+        elif fault == "lwa_down":
+            setting("ZOSI_LWA_TOKEN_URL", f"http://127.0.0.1:{closed_port()}/auth/o2/token")
+        elif fault == "lwa_invalid_grant":
+            refusing = stack.enter_context(LwaServer())
+            refusing.fail_next(400, "invalid_grant", times=100)
+            setting("ZOSI_LWA_TOKEN_URL", refusing.token_url)
+        elif fault in _GATEWAY:
+            status, code = _GATEWAY[fault]
+            world.gateway.fail_next(status, code, times=100)
+        elif fault in _DYNAMODB:
+            dynamodb.error = _DYNAMODB[fault]
+        yield
+
+
+# --- reading the outcome ------------------------------------------------------------------------------
+
+
+def outcome(path: matrix.Path, answer: dict[str, Any], schema: AlexaSchema) -> str:
+    if path.kind == "directive":
+        schema.assert_valid(answer)
+        event = answer["event"]
+        return str(
+            event["payload"]["type"]
+            if event["header"]["name"] == "ErrorResponse"
+            else event["header"]["name"]
+        )
+    if path.kind == "webhook":
+        status = answer["statusCode"]
+        body = json.loads(answer["body"])
+        return f"{status} {body.get('status') or body.get('error')}"
+    response = answer["response"]
+    if response.get("card", {}).get("type") == "LinkAccount":
+        return "link_account"
+    speech = html.unescape(re.sub(r"</?speak>", "", response.get("outputSpeech", {}).get("ssml", "")))
+    for key in ("error_cloud_unavailable", "error_generic"):
+        if speech == strings.render("en-US", key):
+            return key
+    return "answered"
+
+
+def expected_rows(before: Rows, expect: matrix.Expect, answer: dict[str, Any]) -> Counter:
+    """The table after the cell, from the table before and the cell's stored-state words."""
+    kinds = Counter(before.kinds)
+    me = user_key()
+
+    def move(change: Callable[[tuple[Any, ...]], tuple[Any, ...]], kind: str) -> None:
+        for row in [r for r in kinds if r[0] == me and r[1] == kind]:
+            kinds[change(row)] += kinds.pop(row)
+
+    for word in expect.stored:
+        if word == "+index":
+            for described in answer["event"]["payload"]["endpoints"]:
+                kinds[(me, "ep", described["endpointId"])] += 1
+        elif word == "+grant":
+            kinds[(me, "link", True, True)] += 1
+            kinds[(me, "profile")] += 1
+        elif word == "+claim":
+            kinds[("dedupe", "dedupe")] += 1
+        elif word == "+ep:new":
+            kinds[(me, "ep", endpoint(NEW_DEVICE))] += 1
+        elif word == "-ep:garage":
+            kinds[(me, "ep", endpoint(GARAGE))] -= 1
+        elif word == "-grant":
+            move(lambda r: (*r[:2], False, r[3]), "link")
+        elif word == "-events":
+            move(lambda r: (*r[:3], False), "link")
+        elif word == "erased":
+            for row in [r for r in kinds if r[0] == me]:
+                del kinds[row]
+        elif word != "activity":
+            raise AssertionError(f"unknown stored-state word {word!r}")
+    return +kinds
+
+
+# --- the cells ----------------------------------------------------------------------------------------
+
+SLOW = {"accloud_hang", "accloud_latency"}
+
+
+@pytest.mark.parametrize(
+    ("path_key", "fault_key"),
+    [
+        pytest.param(p, f, marks=[pytest.mark.slow] if f in SLOW else [], id=f"{p} | {f}")
+        for p, f in matrix.cases()
+    ],
+)
+def test_cell(
+    world: World, alexa_schema: AlexaSchema, monkeypatch: pytest.MonkeyPatch, path_key: str, fault_key: str
+) -> None:
+    path = matrix.PATH_BY_KEY[path_key]
+    faults = (
+        matrix.representatives(path) if fault_key == matrix.UNREACHABLE else [matrix.FAULT_BY_KEY[fault_key]]
+    )
+    expect = path.expect(fault_key if fault_key != matrix.UNREACHABLE else "none")
+    world.fresh()
+    event = setup(path, world)
+    users.reset()  # a cold container: the caller is resolved inside the cell
+    clock = VirtualClock()
+    monkeypatch.setattr(webhook, "client_factory", lambda: GatewayClient(sleep=clock.sleep, clock=clock.now))
+    before, received = rows(), len(world.gateway.received())
+    spy, dynamodb = CallSpy(monkeypatch), DynamoFaults()
+    with contextlib.ExitStack() as faulty:
+        for fault in faults:
+            faulty.enter_context(injected(fault.key, world, monkeypatch, dynamodb))
+        faulty.enter_context(dynamodb.installed())
+        context = LambdaContext(clock)
+        started = clock.now()
+        answer = lambda_handler.handler(event, context)
+        elapsed = clock.now() - started
+
+    got = outcome(path, answer, alexa_schema)
+    assert got == expect.answer, answer
+    assert got not in matrix.AUTH_ERRORS and got != "link_account", "a fault turned into an auth error"
+    if path.kind == "webhook":
+        assert answer["statusCode"] not in (401, 403)
+        delivered = [r for r in world.gateway.received()[received:] if r.accepted]
+        assert len(delivered) == expect.delivered
+    after = rows()
+    assert after.kinds == expected_rows(before, expect, answer)
+    if user_key() in before.last_active and user_key() in after.last_active:
+        moved = after.last_active[user_key()] != before.last_active[user_key()]
+        assert moved == ("activity" in expect.stored), "activity recorded (or not) against the table"
+    assert elapsed < path.limit, f"{elapsed:.2f} s is over Alexa's {path.limit:g} s"
+
+    for fault in faults:
+        met = {
+            "accloud": spy.counts["accloud"],
+            "lwa": spy.counts["lwa"],
+            "gateway": spy.counts["gateway"],
+            "dynamodb": dynamodb.conditional_writes if fault.key == "ddb_condition" else dynamodb.total,
+        }.get(fault.service)
+        if path.untouched(fault.key):
+            assert met == 0, f"the path reached {fault.service}, which the table says it never calls"
+        elif fault.key != "none":
+            assert met, f"the fault was never met: no call to {fault.service}"
+
+
+def test_the_documented_table_is_the_tested_one() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    assert matrix.render() in text, "docs/reliability.md is stale: paste `python -m tests.reliability.matrix`"

@@ -1,0 +1,422 @@
+"""Fuzzing the ACCloud webhook through lambda_handler.handler (API Gateway HTTP API events).
+
+==============================================  ===============================================
+strategy                                        expected answer
+==============================================  ===============================================
+well-formed event, correctly signed             202 accepted; every Event Gateway message it
+                                                causes is valid (the stand-in accepts it)
+malformed event, correctly signed               400; nothing stored, nothing sent
+any body, signature wrong/stale/garbled/absent  401; nothing stored, nothing sent
+arbitrary HTTP envelope (method, path, headers, never raises, 4xx; nothing stored or sent
+body, base64 flag)
+==============================================  ===============================================
+
+Alice is linked with a valid Event Gateway grant, so well-formed events for her really go out.
+Account events are for other (unknown) users, so her link survives the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import lambda_handler
+from models import store
+from skill.local import webhook_sender
+from skill.local.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
+from skill.privacy import pseudonyms
+from skill.proactive import events, grants, lwa
+from tests.conftest import TEST_WEBHOOK_SECRET
+from tests.reliability.harness import DynamoFaults, World, rows
+from tests.reliability.strategies import json_values, odd_text, other_json_type, unicode_text
+
+PATH = "/webhooks/accloud"
+MAX_BODY = 65536  # ZOSI_WEBHOOK_MAX_BODY_BYTES: larger bodies are refused (413) before the signature
+SECRET = TEST_WEBHOOK_SECRET.encode()
+ACCOUNT_EVENTS = sorted(events.ACCOUNT_EVENTS)
+DEVICE_EVENTS = sorted(events.EVENT_TYPES - events.ACCOUNT_EVENTS)
+alnum = st.from_regex(r"[A-Za-z0-9]{1,60}", fullmatch=True)
+
+
+@pytest.fixture(scope="module")
+def linked(world: World) -> Iterator[World]:
+    """Alice linked with a fresh Event Gateway grant and a profile; her doorbell and cameras indexed."""
+    world.fresh()
+    user_key = pseudonyms.user_key(ALICE_ID)
+    grants.store_grant(
+        user_key, pseudonyms.link_key("lnk_fuzz"), lwa.exchange_code(world.lwa.issue_grant_code()), "NA"
+    )
+    now = datetime.now(UTC)
+    store.put_profile(user_key, consented_at=now, accepted_policy_version="2019-06-01", linked_at=now)
+    store.apply_endpoint_diff(
+        user_key,
+        upserts={
+            pseudonyms.endpoint_id(ALICE_ID, FRONT_DOOR): store.EndpointRecord(("CAMERA", "DOORBELL"), "d0"),
+            pseudonyms.endpoint_id(ALICE_ID, GARAGE): store.EndpointRecord(("CAMERA",), "d1"),
+        },
+    )
+    yield world
+
+
+def http_event(
+    body: str | None, headers: Any, *, method: str = "POST", path: str = PATH, b64: Any = False
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "203.0.113.9"}},
+        "isBase64Encoded": b64,
+    }
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def signed(raw: bytes, *, secret: bytes = SECRET, t: int | None = None, b64: bool = False) -> dict[str, Any]:
+    header = webhook_sender.sign(secret, raw, int(time.time()) if t is None else t)
+    try:
+        text = None if b64 else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    body = base64.b64encode(raw).decode() if text is None else text
+    return http_event(
+        body, {"content-type": "application/json", "x-accloud-signature": header}, b64=text is None
+    )
+
+
+def deliver(
+    world: World, event: dict[str, Any], *, refused: bool = True
+) -> tuple[int, dict[str, Any], int, list[Any]]:
+    """(status, answer body, DynamoDB write calls made, gateway records this delivery caused).
+
+    For a delivery that must be ``refused`` the table is also scanned before and after."""
+    before, sent_before = rows() if refused else None, len(world.gateway.received())
+    with DynamoFaults().installed() as dynamodb:
+        answer = lambda_handler.handler(event, None)
+    status = answer["statusCode"]
+    assert answer["headers"]["content-type"] == "application/json"
+    if refused:
+        assert rows() == before, "a refused delivery changed the table"
+    return status, json.loads(answer["body"]), dynamodb.writes, world.gateway.received()[sent_before:]
+
+
+def assert_refused(world: World, event: dict[str, Any], status: int) -> None:
+    got, body, writes, sent = deliver(world, event)
+    assert got == status, body
+    assert writes == 0, "a refused delivery wrote to the table"
+    assert sent == [], "a refused delivery reached the Event Gateway"
+
+
+# --- well-formed events ----------------------------------------------------------------------------
+
+
+def rfc3339(moment: datetime, fraction: bool) -> str:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{moment.microsecond // 1000:03d}Z" if fraction else "Z")
+
+
+profiles = st.fixed_dictionaries(
+    {
+        "protocol": st.sampled_from(["RTSP", "WEBRTC"]),
+        "width": st.integers(1, 7680),
+        "height": st.integers(1, 4320),
+        "video_codec": st.sampled_from(["H264", "MPEG2", "MJPEG", "JPG"]),
+        "audio_codec": st.sampled_from(["AAC", "G711", "NONE"]),
+    }
+)
+
+
+def device_body(device_id: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A Device as ACCloud sends it, names and models as odd as users and vendors make them."""
+    return st.fixed_dictionaries(
+        {
+            "id": st.just(device_id),
+            "name": unicode_text,
+            "kind": st.sampled_from(["camera", "doorbell"]),
+            "model": unicode_text,
+            "firmware": unicode_text,
+            "online": st.booleans(),
+            "privacy_mode": st.booleans(),
+            "capabilities": st.fixed_dictionaries(
+                {
+                    k: st.booleans()
+                    for k in ("motion_detection", "person_detection", "two_way_audio", "webrtc")
+                }
+            ),
+            "stream_profiles": st.lists(profiles, max_size=4),
+        },
+        optional={
+            "parent_id": st.none(),
+            "serial_number": unicode_text,
+            "mac": unicode_text,
+            "location": unicode_text,
+        },
+    )
+
+
+@st.composite
+def well_formed(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(sorted(events.EVENT_TYPES)))
+    moment = datetime.now(UTC) - timedelta(seconds=draw(st.integers(0, 30)))
+    event: dict[str, Any] = {
+        # Unique per call (not drawn): a repeated id is a redelivery, answered "duplicate".
+        "id": "evt_" + draw(alnum) + uuid.uuid4().hex,
+        "type": kind,
+        "occurred_at": rfc3339(moment, draw(st.booleans())),
+    }
+    if kind in events.ACCOUNT_EVENTS:
+        event["user_id"] = "usr_" + draw(alnum.filter(lambda s: "usr_" + s != ALICE_ID))
+        return event
+    event["user_id"] = ALICE_ID
+    device_id = draw(st.sampled_from([FRONT_DOOR, GARAGE, BACK_YARD]) | alnum.map(lambda s: "dev_" + s))
+    event["device_id"] = device_id
+    if kind in events.WITH_DEVICE_BODY:
+        event["device"] = draw(device_body(device_id))
+    return event
+
+
+# --- malformed events --------------------------------------------------------------------------------
+
+_REQUIRED = {"id", "type", "occurred_at", "user_id"}
+
+
+@st.composite
+def malformed(draw: st.DrawFn) -> bytes:
+    """The bytes of a body that is no well-formed event (the comment names each way)."""
+    event = draw(well_formed())
+    way = draw(st.sampled_from(["missing", "mistyped", "unknown field", "bad id", "bad time", "bad type",
+                                "device where none belongs", "device mismatch", "bad device", "not an object",
+                                "not JSON", "not UTF-8", "lone surrogate"]))  # fmt: skip
+    device_event = event["type"] not in events.ACCOUNT_EVENTS
+    if way == "missing":
+        required = _REQUIRED | ({"device_id"} if device_event else set())
+        required |= {"device"} if event["type"] in events.WITH_DEVICE_BODY else set()
+        del event[draw(st.sampled_from(sorted(required)))]
+    elif way == "mistyped":
+        field = draw(st.sampled_from(sorted(event)))
+        event[field] = draw(other_json_type(event[field]))
+    elif way == "unknown field":
+        event[draw(odd_text.filter(lambda k: k not in events._FIELDS))] = draw(json_values)
+    elif way == "bad id":
+        field, prefix = draw(
+            st.sampled_from(
+                [("id", "evt_"), ("user_id", "usr_")] + ([("device_id", "dev_")] if device_event else [])
+            )
+        )
+        suffix = draw(
+            st.sampled_from(["", "-", "é", "a b", "x" * 125, "\u0663"])
+        )  # \u0663: a non-ASCII digit
+        event[field] = draw(st.sampled_from([prefix + suffix, suffix or "x", prefix.upper() + "abc"]))
+        if field == "device_id" and "device" in event:
+            event["device"]["id"] = event[field]
+    elif way == "bad time":
+        event["occurred_at"] = draw(
+            st.sampled_from(
+                [
+                    "2024-05-01T12:00:00",
+                    "2024-05-01T12:00:00+00:00",
+                    "yesterday",
+                    "Z",
+                    "2024-13-01T00:00:00Z",
+                    "",
+                ]
+            )
+            | odd_text.filter(lambda t: not t.endswith("Z"))
+        )
+    elif way == "bad type":
+        event["type"] = draw(odd_text.filter(lambda t: t not in events.EVENT_TYPES))
+    elif way == "device where none belongs":
+        if not device_event:
+            event["device_id"] = "dev_" + draw(alnum)  # account events carry no device
+        elif event["type"] in events.WITH_DEVICE_BODY:
+            event["type"] = "device.removed"  # only device.added/updated carry a device body
+        else:
+            event["device"] = draw(device_body(event["device_id"]))
+    elif way == "device mismatch":
+        event.update(type="device.updated", device_id=event.get("device_id", "dev_a"))
+        event["user_id"] = ALICE_ID
+        event["device"] = draw(device_body(event["device_id"] + "0"))
+    elif way == "bad device":
+        event.update(type="device.added", user_id=ALICE_ID, device_id=event.get("device_id", "dev_b"))
+        device = draw(device_body(event["device_id"]))
+        breakage = draw(
+            st.sampled_from(
+                [
+                    "no name",
+                    "bad kind",
+                    "bad profile",
+                    "profiles not a list",
+                    "caps not a map",
+                    "channel without parent",
+                ]
+            )
+        )
+        if breakage == "no name":
+            del device["name"]
+        elif breakage == "bad kind":
+            device["kind"] = draw(odd_text.filter(lambda k: k not in ("camera", "doorbell", "nvr_channel")))
+        elif breakage == "bad profile":
+            device["stream_profiles"] = [
+                {"protocol": "HLS", "width": 1, "height": 1, "video_codec": "H264", "audio_codec": "AAC"}
+            ]
+        elif breakage == "profiles not a list":
+            device["stream_profiles"] = {"protocol": "RTSP"}
+        elif breakage == "caps not a map":
+            device["capabilities"] = ["webrtc"]
+        else:
+            device.update(kind="nvr_channel", parent_id=None)
+        event["device"] = device
+    elif way == "not an object":
+        return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict)))).encode()
+    elif way == "not JSON":
+        return draw(st.binary(max_size=200).filter(lambda b: not _is_json(b)))
+    elif way == "not UTF-8":
+        return encode(event).replace(b'"type"', b'"t\xffpe"')
+    else:  # lone surrogate: JSON may escape one, but it is no Unicode text (RFC 7493, I-JSON)
+        event.update(type="device.added", user_id=ALICE_ID, device_id=event.get("device_id", "dev_c"))
+        event["device"] = draw(device_body(event["device_id"]))
+        event["device"][draw(st.sampled_from(["name", "model", "firmware"]))] = "Porch \ud800"
+        return json.dumps(event).encode()  # ASCII-only JSON: the surrogate travels as an escape
+    return encode(event)
+
+
+def encode(event: Any) -> bytes:
+    """JSON as ACCloud sends it (UTF-8); a lone surrogate can only travel as a \\u escape."""
+    try:
+        return json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event).encode("ascii")
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+@given(raw=malformed())
+@example(
+    raw=json.dumps(
+        {
+            "id": "evt_1",
+            "type": "device.added",
+            "occurred_at": rfc3339(datetime.now(UTC), False),
+            "user_id": ALICE_ID,
+            "device_id": "dev_1",
+            "device": {"id": "dev_1", "name": "Porch", "kind": "camera", "model": "C\ud800"},
+        }
+    ).encode()
+)
+# ^ was a 500 (and ACCloud's redeliveries forever): the surrogate broke the AddOrUpdateReport's encoding
+def test_malformed_events_signed_correctly_are_refused_with_400(linked: World, raw: bytes) -> None:
+    assert_refused(linked, signed(raw), 400 if len(raw) <= MAX_BODY else 413)
+
+
+def body_size(event: dict[str, Any]) -> int:
+    """Bytes of the raw body: the size limit applies before the signature is looked at (413)."""
+    body = event["body"]
+    return (
+        len(base64.b64decode(body))
+        if event["isBase64Encoded"]
+        else len(body.encode("utf-8", "surrogatepass"))
+    )
+
+
+# --- bad signatures ----------------------------------------------------------------------------------
+
+
+@st.composite
+def badly_signed(draw: st.DrawFn) -> dict[str, Any]:
+    raw = draw(well_formed().map(encode) | malformed())
+    now = int(time.time())
+    way = draw(
+        st.sampled_from(["wrong secret", "tampered", "stale", "future", "absent", "garbled", "random hex"])
+    )
+    return _badly_signed(draw, raw, now, way)
+
+
+def _badly_signed(draw: st.DrawFn, raw: bytes, now: int, way: str) -> dict[str, Any]:
+    if way == "wrong secret":
+        return signed(raw, secret=draw(st.binary(min_size=1, max_size=40).filter(lambda s: s != SECRET)))
+    if way == "tampered":
+        event = signed(raw)
+        event["body"] = (
+            event["body"] + " " if not event["isBase64Encoded"] else base64.b64encode(raw + b" ").decode()
+        )
+        return event
+    if way in ("stale", "future"):
+        skew = draw(st.integers(301, 10**9))
+        return signed(raw, t=now - skew if way == "stale" else now + skew)
+    event = signed(raw)
+    headers = event["headers"]
+    if way == "absent":
+        del headers["x-accloud-signature"]
+    elif way == "garbled":
+        headers["x-accloud-signature"] = draw(odd_text | json_values)
+    else:
+        digest = draw(st.from_regex(r"[0-9a-f]{64}", fullmatch=True))
+        del headers["x-accloud-signature"]  # one signature header, in either spelling
+        headers[draw(st.sampled_from(["x-accloud-signature", "X-ACCloud-Signature"]))] = (
+            f"t={now},v1={digest}"
+        )
+    return event
+
+
+@given(event=badly_signed())
+def test_any_body_with_a_bad_signature_is_refused_with_401(linked: World, event: dict[str, Any]) -> None:
+    assert_refused(linked, event, 401 if body_size(event) <= MAX_BODY else 413)
+
+
+# --- arbitrary HTTP envelopes ---------------------------------------------------------------------------
+
+
+@given(
+    method=st.sampled_from(["POST", "GET", "PUT", "post"]) | odd_text,
+    path=st.sampled_from([PATH, PATH + "/", "/webhooks/ACCLOUD", "/"]) | odd_text,
+    headers=json_values,
+    body=st.none() | odd_text | json_values,
+    b64=json_values,
+)
+def test_any_http_envelope_gets_a_4xx_and_changes_nothing(
+    linked: World, method, path, headers, body, b64
+) -> None:
+    event = http_event(None, headers, method=method, path=path, b64=b64)
+    if body is not None:
+        event["body"] = body
+    got, answer, writes, sent = deliver(linked, event)
+    assert 400 <= got < 500, answer
+    assert writes == 0 and sent == []
+
+
+# --- well-formed events (last: they add rows, and every other test scans the table) ----------------
+
+
+_RTSP_1080 = {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"}
+
+
+@given(event=well_formed())
+@example(event={"id": "evt_" + uuid.uuid4().hex, "type": "device.added", "user_id": ALICE_ID,
+                "occurred_at": rfc3339(datetime.now(UTC), False), "device_id": "dev_dup1",
+                "device": {"id": "dev_dup1", "name": "Porch", "kind": "camera",
+                           "stream_profiles": [_RTSP_1080, _RTSP_1080]}})  # fmt: skip
+# ^ a profile listed twice became two equal cameraStreamConfigurations, which Alexa's schema refuses
+def test_well_formed_events_are_accepted_and_every_message_is_valid(
+    linked: World, event: dict[str, Any]
+) -> None:
+    status, body, _, sent = deliver(linked, signed(encode(event)), refused=False)
+    assert (status, body) == (202, {"status": "accepted"})
+    rejected = [(r.status, r.errors[:3]) for r in sent if not r.accepted]
+    assert rejected == [], "the Event Gateway refused a message the skill built"
