@@ -64,6 +64,12 @@ build-SkillFunction build-RetentionFunction:
 	  $(LAMBDA_WHEEL_PLATFORMS) --implementation cp --python-version 3.12 \
 	  --target "$(ARTIFACTS_DIR)" -r requirements.txt
 	rm -rf "$(ARTIFACTS_DIR)/bin"
+	@# botocore carries the models of every AWS service (28 of its 32 MB); keep only those of the
+	@# services the function calls (skill.aws.SERVICES). The package stays on the botocore we pin and
+	@# test, at a third of the size (docs/performance.md, "Package size").
+	services=$$($(LAMBDA_PYTHON) -I -c 'import sys; sys.path.insert(0, "."); from skill.aws import SERVICES; print(*SERVICES)') && \
+	  test -n "$$services" && for service in $$services; do test -d "$(ARTIFACTS_DIR)/botocore/data/$$service"; done && \
+	  find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d $$(printf '! -name %s ' $$services) -exec rm -rf {} +
 	cp lambda_handler.py "$(ARTIFACTS_DIR)/"
 	tar --exclude=skill/local --exclude=__pycache__ --exclude='*.pyc' -cf - skill models | tar -xf - -C "$(ARTIFACTS_DIR)"
 	$(LAMBDA_PYTHON) -W ignore -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"

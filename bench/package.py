@@ -11,9 +11,10 @@ installed requirements are cached per requirements.txt hash under bench/results/
 ``size()`` measures the package ``sam build`` made (``.aws-sam/build/SkillFunction``, arm64,
 bytecode included) when it exists, else the copy above (no bytecode). Both the unpacked size and
 the size of the deflate zip that would be uploaded are reported; the budget applies to the zip,
-which is what Lambda fetches on a cold start. Runtime-provided libraries are broken out: the Lambda
-Python runtime already has botocore (and its jmespath), so the "without botocore" figure is what a
-package relying on the runtime's copy would weigh.
+which is what Lambda fetches on a cold start. botocore is broken out: it is the biggest dependency,
+and the package keeps only the service models the skill calls (``skill.aws.SERVICES``), as the
+Makefile's build-SkillFunction does. A sam build older than the files that shape the package is
+stale and not measured.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ CACHE = ROOT / "bench" / "results" / ".deps"
 SAM_BUILD = ROOT / ".aws-sam" / "build" / "SkillFunction"
 APP_CODE = ("lambda_handler.py", "skill", "models")
 EXCLUDED = ("skill/local",)
-# Top-level names the Lambda Python runtime provides itself (boto3's own dependencies).
-RUNTIME_PROVIDED = ("botocore", "boto3", "s3transfer", "jmespath")
+# The files whose change makes an earlier sam build stale.
+PACKAGE_INPUTS = ("Makefile", "requirements.txt", "skill/aws.py", "template.yaml")
 
 
 def _requirements_hash() -> str:
@@ -67,9 +68,19 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
     return skipped
 
 
+def _unused_service_models(folder: str, names: list[str]) -> set[str]:
+    """What the Makefile's build-SkillFunction prunes: botocore models of services the skill never calls."""
+    from skill.aws import SERVICES
+
+    skipped = {".complete"}
+    if Path(folder).as_posix().endswith("/botocore/data"):
+        skipped |= {n for n in names if n not in SERVICES and (Path(folder) / n).is_dir()}
+    return skipped
+
+
 def build(dest: Path) -> Path:
     """A runnable package in ``dest`` (created; must not exist)."""
-    shutil.copytree(_dependencies(), dest, copy_function=_link_or_copy, ignore=lambda *_: {".complete"})
+    shutil.copytree(_dependencies(), dest, copy_function=_link_or_copy, ignore=_unused_service_models)
     for name in APP_CODE:
         source = ROOT / name
         if source.is_dir():
@@ -86,9 +97,17 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
+def _fresh_sam_build() -> bool:
+    marker = SAM_BUILD / "lambda_handler.py"
+    if not marker.exists():
+        return False
+    built = marker.stat().st_mtime
+    return all((ROOT / name).stat().st_mtime <= built for name in PACKAGE_INPUTS)
+
+
 def size(built: Path) -> dict[str, Any]:
-    """Unpacked and zipped size of the package sam built, or else of ``built``."""
-    if SAM_BUILD.is_dir() and (SAM_BUILD / "lambda_handler.py").exists():
+    """Unpacked and zipped size of the package sam built (when fresh), or else of ``built``."""
+    if _fresh_sam_build():
         built_at = dt.datetime.fromtimestamp((SAM_BUILD / "lambda_handler.py").stat().st_mtime, dt.UTC)
         root = SAM_BUILD
         method = (
@@ -99,14 +118,16 @@ def size(built: Path) -> dict[str, Any]:
         root = built
         method = "pip install --target of requirements.txt + app code without skill/local (no bytecode)"
     total = _measure(root, lambda top: True)
-    without = _measure(root, lambda top: not top.startswith(RUNTIME_PROVIDED))
+    botocore = _measure(root, lambda top: top == "botocore")
+    models = sorted(p.name for p in (root / "botocore" / "data").iterdir() if p.is_dir())
     return {
         "method": method,
         "unpacked_bytes": total[0],
         "zip_bytes": total[1],
         "files": total[2],
-        "without_botocore_unpacked_bytes": without[0],
-        "without_botocore_zip_bytes": without[1],
+        "botocore_unpacked_bytes": botocore[0],
+        "botocore_zip_bytes": botocore[1],
+        "botocore_service_models": models,
     }
 
 

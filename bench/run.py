@@ -267,9 +267,10 @@ def render(results: dict[str, Any], found: list[Budget]) -> str:
         f"- Peak RSS after {mem['requests']} requests ({mem['rounds']} rounds of the mix): "
         f"**{mem['maxrss_kb'] / 1024:.1f} MB**.",
         f"- Package, {pkg['method']}: **{pkg['zip_bytes'] / MB:.1f} MB zipped**, "
-        f"{pkg['unpacked_bytes'] / MB:.1f} MB unpacked, {pkg['files']} files. Without botocore and jmespath, "
-        f"which the Lambda runtime provides: {pkg['without_botocore_zip_bytes'] / MB:.1f} MB zipped, "
-        f"{pkg['without_botocore_unpacked_bytes'] / MB:.1f} MB unpacked.",
+        f"{pkg['unpacked_bytes'] / MB:.1f} MB unpacked, {pkg['files']} files; of which botocore, with the "
+        f"models of {', '.join(pkg['botocore_service_models'])} only: "
+        f"{pkg['botocore_zip_bytes'] / MB:.1f} MB zipped, "
+        f"{pkg['botocore_unpacked_bytes'] / MB:.1f} MB unpacked.",
         "",
         "Method and history: docs/performance.md.",
         "",

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import botocore.session
 
+# The AWS services the function calls. The deployment package ships botocore's models for these
+# alone (the Makefile's build-SkillFunction prunes the other ~450, 28 of botocore's 32 MB), so a
+# client for any other service would fail in Lambda: ``client`` refuses it everywhere.
+SERVICES = ("dynamodb", "kms", "secretsmanager")
+
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 _session: botocore.session.Session | None = None
@@ -82,6 +87,8 @@ def client(service: str) -> Any:
     found = _clients.get(service)
     if found is not None:
         return found
+    if service not in SERVICES:
+        raise ValueError(f"{service!r} is not in skill.aws.SERVICES: the package ships no model for it")
     with _lock:
         found = _clients.get(service)
         if found is None:

@@ -1,0 +1,55 @@
+"""The deployment package keeps botocore's models for ``skill.aws.SERVICES`` only (Makefile).
+
+``.ci/template-check`` builds the real package and makes a stubbed call per service from it; these
+tests keep the list and the code in step without a build.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from skill import aws
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYED_CODE = [
+    ROOT / "lambda_handler.py",
+    *sorted((ROOT / "skill").rglob("*.py")),
+    *sorted((ROOT / "models").rglob("*.py")),
+]
+DEPLOYED_CODE = [path for path in DEPLOYED_CODE if "local" not in path.relative_to(ROOT).parts]
+
+
+def _services_named_in(path: Path) -> set[str]:
+    """Literal service names passed to ``<something>.client("...")``, as in ``aws.client("kms")``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+            continue
+        function = node.func
+        if (
+            isinstance(function, ast.Attribute)
+            and function.attr == "client"
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+def test_every_service_the_deployed_code_calls_is_kept_in_the_package() -> None:
+    named = set().union(*(_services_named_in(path) for path in DEPLOYED_CODE))
+    assert named, "the scan found no aws.client(...) call: it no longer matches the code"
+    assert named <= set(aws.SERVICES)
+
+
+def test_a_client_for_a_service_the_package_does_not_ship_is_refused(aws_env: object) -> None:
+    with pytest.raises(ValueError, match=r"'s3' is not in skill\.aws\.SERVICES"):
+        aws.client("s3")
+
+
+def test_the_makefile_prunes_botocore_by_skill_aws_services() -> None:
+    recipe = (ROOT / "Makefile").read_text()
+    assert "from skill.aws import SERVICES" in recipe
+    assert 'botocore/data" -mindepth 1 -maxdepth 1 -type d' in recipe
