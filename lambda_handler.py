@@ -6,18 +6,28 @@
 
 from typing import Any
 
-from skill.app import route
-from skill.config import settings
-from skill.privacy.logs import configure
+from skill import coldstart
+
+coldstart.pause()  # until the first invocation has answered (skill/coldstart.py says why)
+
+from skill.app import route  # noqa: E402
+from skill.config import settings  # noqa: E402
+from skill.privacy.logs import configure  # noqa: E402
 
 configure(settings().log_level)
 
 
 def handler(event: Any, context: Any) -> Any:
-    return route(event, context)
+    try:
+        return route(event, context)
+    finally:
+        coldstart.resume()
 
 
 def retention(event: Any, context: Any) -> Any:
     from skill.privacy.retention import run
 
-    return run(event, context)
+    try:
+        return run(event, context)
+    finally:
+        coldstart.resume()
