@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ print(json.dumps(seen))
 UNKNOWN_EVENT = '{"neither": "directive nor request"}'
 
 
-def observe(entry: str, event: str, *, host_disabled: bool = False) -> dict[str, object]:
+def observe(entry: str, event: str, *, host_disabled: bool = False) -> dict[str, Any]:
     env = {
         **os.environ,
         "AWS_EC2_METADATA_DISABLED": "true",
