@@ -3,9 +3,8 @@
 Two ways, both in a warm container (this process, after the stack's set-up requests):
 
 * **in-process**: ACCloud answered by ``bench.fakes.InProcessCloud``. Directives go through
-  ``skill.smarthome.dispatch.handle(event, None, cloud_factory=...)``. The voice side has no such
-  parameter: its one ACCloud seam is the ``HttpCameraCloud`` name ``skill.voice.turn.Turn.cloud``
-  calls, which is swapped for the fake while measuring. The webhook never calls ACCloud; it runs
+  ``skill.smarthome.dispatch.handle(event, None, cloud_factory=...)``, voice requests through
+  ``skill.voice.dispatch.handle`` with the same factory. The webhook never calls ACCloud; it runs
   as is. AWS stays on the loopback moto server and LWA/Event Gateway on their stand-ins.
 * **end to end**: ``lambda_handler.handler`` with every backend on loopback (reference ACCloud).
 
@@ -135,20 +134,6 @@ def quiet_logs() -> Iterator[LogSink]:
             logs.configure(settings().log_level, stream=sys.stdout)
 
 
-@contextmanager
-def voice_cloud(cloud: InProcessCloud) -> Iterator[None]:
-    """The voice side's ACCloud seam: ``skill.voice.turn.HttpCameraCloud``, swapped for the fake."""
-    from skill.voice import turn
-
-    original = turn.HttpCameraCloud
-    replacement: Any = lambda settings, deadline=None: cloud  # noqa: E731
-    turn.HttpCameraCloud = replacement  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        turn.HttpCameraCloud = original  # type: ignore[misc]
-
-
 def outcome(answer: Any) -> str:
     if isinstance(answer, dict) and "event" in answer:
         return str(answer["event"]["header"]["name"])
@@ -211,6 +196,7 @@ def in_process(stack: BenchStack, probe: Probe, scale: float) -> dict[str, Sampl
     from skill.cloud.client import HttpCameraCloud
     from skill.config import settings
     from skill.smarthome import dispatch
+    from skill.voice import dispatch as voice
 
     who = HttpCameraCloud(settings()).me(stack.token)  # the same user and link the stack knows
     cloud = InProcessCloud()
@@ -219,14 +205,18 @@ def in_process(stack: BenchStack, probe: Probe, scale: float) -> dict[str, Sampl
     def directive(event: dict[str, Any]) -> Any:
         return dispatch.handle(event, None, cloud_factory=cloud.factory)
 
+    def spoken(event: dict[str, Any]) -> Any:
+        return voice.handle(event, None, cloud_factory=cloud.factory)
+
     def other(event: dict[str, Any]) -> Any:
         return lambda_handler.handler(event, None)
 
+    callers = {"doorbell press": other, "LaunchRequest": spoken}
     results = {}
     makers = event_makers(stack)
-    with quiet_logs() as sink, voice_cloud(cloud):
+    with quiet_logs() as sink:
         for kind in KINDS:
-            call = directive if kind not in ("doorbell press", "LaunchRequest") else other
+            call = callers.get(kind, directive)
             results[kind] = sample(kind, makers[kind], call, iterations_for(kind, scale), stack, probe, sink)
     return results
 

@@ -147,6 +147,33 @@ INVENTORY: Final[dict[str, dict[str, AttributeUse]]] = {
         "sk": _use("item kind marker 'dedupe'", SHORT_TTL, LEAST_ENOUGH),
         "expires_at": _use("TTL: forget the event id after the redelivery window", SHORT_TTL, DELETION),
     },
+    "ErasureFence": {
+        "pk": _use(
+            "'fence#' + keyed hash of an erased user's partition key in its own domain (no user id, "
+            "not the partition key): requests that began before the erasure must not write the user back",
+            SHORT_TTL,
+            f"{DELETION}; {LEAST_ENOUGH}",
+        ),
+        "sk": _use("item kind marker 'fence'", SHORT_TTL, LEAST_ENOUGH),
+        "state": _use(
+            "whether the erasure is still running ('erasing') or done ('erased')", SHORT_TTL, DELETION
+        ),
+        "started_at": _use(
+            "when the erasure began, so only the latest of overlapping erasures completes the fence",
+            SHORT_TTL,
+            DELETION,
+        ),
+        "completed_at": _use(
+            "when the erasure finished: only requests that began later may store data for the user again",
+            SHORT_TTL,
+            DELETION,
+        ),
+        "expires_at": _use(
+            "TTL: the fence goes 20 minutes after the erasure, longer than any request can still run",
+            SHORT_TTL,
+            DELETION,
+        ),
+    },
 }
 
 

@@ -1,7 +1,7 @@
 """The item kinds of the single table.
 
 Everything about a user sits under ``pk = pseudonyms.user_key(accloud_user_id)``; the sort key
-names the kind. Global short-lived rows (webhook dedupe) have their own partitions. Every
+names the kind. Global short-lived rows (webhook dedupe, erasure fences) have their own partitions. Every
 attribute is declared with purpose, retention and policy clause in ``models.inventory``.
 
 TTL: the table's time-to-live attribute is ``expires_at`` (``TTL_ATTRIBUTE``). Only the
@@ -30,6 +30,8 @@ from models.keys import (
     DEDUPE_PREFIX,
     DEDUPE_SK,
     ENDPOINT_PREFIX,
+    FENCE_PREFIX,
+    FENCE_SK,
     LINK_PREFIX,
     PROFILE_SK,
     RTC_PREFIX,
@@ -41,6 +43,8 @@ __all__ = [
     "DEDUPE_PREFIX",
     "DEDUPE_SK",
     "ENDPOINT_PREFIX",
+    "FENCE_PREFIX",
+    "FENCE_SK",
     "LINK_PREFIX",
     "PROFILE_SK",
     "RTC_PREFIX",
@@ -49,6 +53,7 @@ __all__ = [
     "AccountProfile",
     "ByAlexaUser",
     "EndpointEntry",
+    "ErasureFence",
     "RtcSession",
     "WebhookDedupe",
     "is_live",
@@ -162,6 +167,31 @@ class WebhookDedupe(TableModel):
         return DEDUPE_PREFIX + event_hash
 
 
+class ErasureFence(TableModel):
+    """Raised by an account erasure before it deletes anything (``models.fence``): create-writes of
+    requests that began before the erasure completed are refused.
+
+    Outside every user's partition: ``pk`` is a keyed hash of the user's partition key in its own
+    domain, so the row neither holds nor reveals the erased key. Times only; gone by TTL.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    state = UnicodeAttribute()  # models.fence.ERASING | ERASED
+    started_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+    @staticmethod
+    def partition_key(fence_hash: str) -> str:
+        return FENCE_PREFIX + fence_hash
+
+    @staticmethod
+    def sort_key() -> str:
+        return FENCE_SK
+
+
 # Sort-key prefix -> item kind, for code that reads a whole partition (export).
 KIND_BY_SK_PREFIX: tuple[tuple[str, type[TableModel]], ...] = (
     (PROFILE_SK, AccountProfile),
@@ -169,6 +199,7 @@ KIND_BY_SK_PREFIX: tuple[tuple[str, type[TableModel]], ...] = (
     (ENDPOINT_PREFIX, EndpointEntry),
     (RTC_PREFIX, RtcSession),
     (DEDUPE_SK, WebhookDedupe),
+    (FENCE_SK, ErasureFence),
 )
 
 

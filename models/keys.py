@@ -15,6 +15,8 @@ ENDPOINT_PREFIX = "ep#"
 RTC_PREFIX = "rtc#"
 DEDUPE_PREFIX = "dedupe#"
 DEDUPE_SK = "dedupe"
+FENCE_PREFIX = "fence#"
+FENCE_SK = "fence"
 
 # Attribute names of EndpointEntry that the pynamodb-free reader projects.
 CAPABILITY_DIGEST = "capability_digest"

@@ -5,31 +5,39 @@ Failures other than the expected conditional ones raise ``StoreUnavailable`` wit
 operation name and AWS error code only. Times are timezone-aware UTC datetimes; functions that
 depend on the clock take an optional ``now`` so callers and tests can pin it.
 
+Every write that can create a row of a user is fenced against erasure (``models.fence``): when
+the user's data was erased after the request began, it raises ``ErasedDuringRequest`` and
+writes nothing.
+
 Partition layout (see models/items.py): ``pk = user_key`` for everything about a user
 (``profile``, ``link#<link_key>``, ``ep#<endpointId>``, ``rtc#<session hash>``), and
-``pk = dedupe#<event hash>``, ``sk = dedupe`` for webhook deduplication.
+``pk = dedupe#<event hash>``, ``sk = dedupe`` for webhook deduplication, ``pk = fence#<hash of
+the user key>``, ``sk = fence`` for erasure fences.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
 from models.base import TableModel, ensure_bound
-from models.errors import StoreUnavailable
+from models.errors import ErasedDuringRequest, StoreUnavailable
+from models.fence import ERASED, ERASING, FENCE_LIFETIME, request_started
 from models.items import (
     ALEXA_USER_INDEX,
+    FENCE_SK,
     TTL_ATTRIBUTE,
     AccountLink,
     AccountProfile,
     EndpointEntry,
+    ErasureFence,
     RtcSession,
     WebhookDedupe,
     is_live,
@@ -38,7 +46,10 @@ from models.items import (
 from skill.privacy import pseudonyms
 
 BATCH_WRITE_LIMIT = 25
+TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
+FENCED_WRITES_PER_TRANSACTION = TRANSACTION_LIMIT - 1  # one action is the fence check
 _BATCH_RETRIES = 5
+_CONFLICT_RETRIES = 3
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 # The CreateTable definition (without TableName). template.yaml must match it; the local stack
@@ -96,7 +107,7 @@ def put_profile(
     linked_at: datetime | None = None,
     last_active_at: datetime | None = None,
 ) -> AccountProfile:
-    """Create or replace the user's profile. Round trips: 1 PutItem."""
+    """Create or replace the user's profile (fenced). Round trips: 1 TransactWriteItems."""
     profile = AccountProfile(
         user_key,
         AccountProfile.sort_key(),
@@ -107,7 +118,7 @@ def put_profile(
     )
     with _guard("put_profile"):
         ensure_bound()
-        profile.save()
+        _fenced_write("put_profile", user_key, puts=[profile.get_save_kwargs_from_instance()])
     return profile
 
 
@@ -130,10 +141,10 @@ def upsert_link(
     region: str,
     alexa_user_key: str | None = None,
     linked_at: datetime | None = None,
-) -> AccountLink:
+) -> None:
     """Create the link or update region (and the Alexa user key when given); keeps any grant.
 
-    ``linked_at`` is only set when the link is new. Round trips: 1 UpdateItem.
+    ``linked_at`` is only set when the link is new. Fenced. Round trips: 1 TransactWriteItems.
     """
     actions = [
         AccountLink.region.set(region),
@@ -142,7 +153,7 @@ def upsert_link(
     ]
     if alexa_user_key is not None:
         actions.append(AccountLink.alexa_user_key.set(alexa_user_key))
-    return _unconditional(_update_link(user_key, link_key, actions, condition=None, op="upsert_link"))
+    _fenced_link_update(user_key, link_key, actions, op="upsert_link")
 
 
 def set_events_permitted(user_key: str, link_key: str, permitted: bool) -> bool:
@@ -202,10 +213,10 @@ def save_grant(
     ciphertext: bytes,
     expires_at: datetime,
     now: datetime | None = None,
-) -> AccountLink:
+) -> None:
     """Store a new grant (AcceptGrant), creating the link if needed; cancels any refresh in flight.
 
-    Round trips: 1 UpdateItem.
+    Fenced. Round trips: 1 TransactWriteItems.
     """
     actions = [
         AccountLink.region.set(region),
@@ -216,7 +227,7 @@ def save_grant(
         AccountLink.refresh_lease_owner.remove(),
         AccountLink.refresh_lease_until.remove(),
     ]
-    return _unconditional(_update_link(user_key, link_key, actions, condition=None, op="save_grant"))
+    _fenced_link_update(user_key, link_key, actions, op="save_grant")
 
 
 def clear_grant(user_key: str, link_key: str, *, lease_owner: str | None = None) -> bool:
@@ -327,27 +338,108 @@ def apply_endpoint_diff(
 ) -> int:
     """Write added/changed endpoints and delete removed ones; returns the number of item writes.
 
-    Round trips: ceil(writes / 25) BatchWriteItem (plus retries of unprocessed items).
+    With upserts the writes are fenced, in chunks of 99 (each chunk is atomic, the diff is not):
+    ceil(writes / 99) TransactWriteItems. Removals alone cannot bring anything back, so they go
+    unfenced: ceil(removals / 25) BatchWriteItem (plus retries of unprocessed items).
     """
     removed = [endpoint for endpoint in removals if endpoint not in upserts]
     with _guard("apply_endpoint_diff"):
         ensure_bound()
-        with EndpointEntry.batch_write() as batch:
-            for endpoint, record in upserts.items():
-                batch.save(
-                    EndpointEntry(
-                        user_key,
-                        EndpointEntry.sort_key(endpoint),
-                        categories=list(record.categories),
-                        capability_digest=record.capability_digest,
-                    )
-                )
-            for endpoint in removed:
-                batch.delete(EndpointEntry(user_key, EndpointEntry.sort_key(endpoint)))
-    return len(upserts) + len(removed)
+        if not upserts:
+            with EndpointEntry.batch_write() as batch:
+                for endpoint in removed:
+                    batch.delete(EndpointEntry(user_key, EndpointEntry.sort_key(endpoint)))
+            return len(removed)
+        writes = [
+            (
+                "put",
+                EndpointEntry(
+                    user_key,
+                    EndpointEntry.sort_key(endpoint),
+                    categories=list(record.categories),
+                    capability_digest=record.capability_digest,
+                ).get_save_kwargs_from_instance(),
+            )
+            for endpoint, record in upserts.items()
+        ] + [
+            (
+                "delete",
+                EndpointEntry(user_key, EndpointEntry.sort_key(endpoint)).get_delete_kwargs_from_instance(),
+            )
+            for endpoint in removed
+        ]
+        for start in range(0, len(writes), FENCED_WRITES_PER_TRANSACTION):
+            chunk = writes[start : start + FENCED_WRITES_PER_TRANSACTION]
+            _fenced_write(
+                "apply_endpoint_diff",
+                user_key,
+                puts=[kwargs for kind, kwargs in chunk if kind == "put"],
+                deletes=[kwargs for kind, kwargs in chunk if kind == "delete"],
+            )
+    return len(writes)
 
 
 # --- erasure and export ------------------------------------------------------------------------
+
+
+def begin_erasure(user_key: str, *, now: datetime | None = None) -> datetime:
+    """Raise the user's erasure fence (state "erasing") before anything is deleted; its start time.
+
+    Replaces any earlier fence of the user. From here on, fenced writes of requests that began
+    before the erasure completes are refused (``models.fence``). Round trips: 1 PutItem.
+    """
+    started = now or _now()
+    row = ErasureFence(
+        _fence_key(user_key),
+        FENCE_SK,
+        state=ERASING,
+        started_at=started,
+        expires_at=started + FENCE_LIFETIME,  # an erasure that never completes stops blocking then
+    )
+    with _guard("begin_erasure"):
+        ensure_bound()
+        _retrying_conflicts(row.save)
+    return started
+
+
+def complete_erasure(user_key: str, started_at: datetime, *, now: datetime | None = None) -> bool:
+    """Mark the fence "erased" once everything is deleted: requests that begin later may store again.
+
+    Only the erasure that raised the fence completes it (a later, overlapping one replaced it and
+    completes it itself): False then. The fence expires ``FENCE_LIFETIME`` after completion.
+    Round trips: 1 UpdateItem.
+    """
+    done = now or _now()
+    actions = [
+        ErasureFence.state.set(ERASED),
+        ErasureFence.completed_at.set(done),
+        ErasureFence.expires_at.set(done + FENCE_LIFETIME),
+    ]
+    condition = ErasureFence.started_at == started_at
+    with _guard("complete_erasure"):
+        ensure_bound()
+        connection = ErasureFence._get_connection()
+        try:
+            _retrying_conflicts(
+                lambda: connection.update_item(
+                    _fence_key(user_key), range_key=FENCE_SK, actions=actions, condition=condition
+                )
+            )
+        except PynamoDBException as exc:
+            if exc.cause_response_code == _CONDITION_FAILED:
+                return False
+            raise
+    return True
+
+
+def fence_allows(started: datetime, now: datetime) -> Any:
+    """The condition a fenced write puts on the user's fence row (see ``models.fence``): no fence,
+    an erasure that completed before the request ``started``, or a fence past its lifetime."""
+    return (
+        ErasureFence.pk.does_not_exist()
+        | ((ErasureFence.state == ERASED) & (ErasureFence.completed_at < started))
+        | (ErasureFence.expires_at < now)
+    )
 
 
 def erase_user(user_key: str) -> int:
@@ -439,7 +531,10 @@ def _dedupe_key(event_id: str) -> str:
 def put_rtc_session(
     user_key: str, session_id: str, *, ttl_seconds: int, connected: bool = False, now: datetime | None = None
 ) -> None:
-    """Record (or update) a WebRTC session by a keyed hash of its id. Round trips: 1 PutItem."""
+    """Record (or update) a WebRTC session by a keyed hash of its id (fenced).
+
+    Round trips: 1 TransactWriteItems.
+    """
     row = RtcSession(
         user_key,
         RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)),
@@ -448,7 +543,7 @@ def put_rtc_session(
     )
     with _guard("put_rtc_session"):
         ensure_bound()
-        row.save()
+        _fenced_write("put_rtc_session", user_key, puts=[row.get_save_kwargs_from_instance()])
 
 
 def get_rtc_session(user_key: str, session_id: str, *, now: datetime | None = None) -> RtcSession | None:
@@ -550,10 +645,77 @@ def _update_link(
     return None if raw is None else AccountLink.from_raw_data(raw)
 
 
-def _unconditional(link: AccountLink | None) -> AccountLink:
-    if link is None:  # only a condition can make an update return nothing
-        raise StoreUnavailable("unconditional update returned no item")
-    return link
+def _fence_key(user_key: str) -> str:
+    # Its own domain: the fence neither holds nor reveals the erased partition key.
+    return ErasureFence.partition_key(_keyed_hash(b"erasure-fence", user_key))
+
+
+def _fenced_write(
+    op: str,
+    user_key: str,
+    *,
+    puts: Sequence[dict[str, Any]] = (),
+    updates: Sequence[dict[str, Any]] = (),
+    deletes: Sequence[dict[str, Any]] = (),
+) -> None:
+    """One TransactWriteItems: the writes (pynamodb operation kwargs) and a ConditionCheck on the
+    user's fence row. Raises ``ErasedDuringRequest`` (nothing written) when the fence refuses.
+
+    Call inside ``_guard`` after ``ensure_bound``. Concurrent transactions of one user share the
+    fence item and may cancel each other (TransactionConflict): retried like the fence write.
+    """
+    started = request_started()
+    connection = ErasureFence._get_connection()
+
+    def attempt() -> None:
+        check = connection.get_operation_kwargs(
+            _fence_key(user_key), range_key=FENCE_SK, condition=fence_allows(started, _now())
+        )
+        try:
+            connection.connection.transact_write_items(
+                condition_check_items=[check], delete_items=deletes, put_items=puts, update_items=updates
+            )
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise ErasedDuringRequest(f"{op} refused: the user was erased during this request") from None
+            raise
+
+    _retrying_conflicts(attempt)
+
+
+def _fenced_link_update(user_key: str, link_key: str, actions: list[Any], *, op: str) -> None:
+    with _guard(op):
+        ensure_bound()
+        update = AccountLink._get_connection().get_operation_kwargs(
+            user_key,
+            range_key=AccountLink.sort_key(link_key),
+            actions=[*actions, AccountLink.version.add(1)],  # as _update_link: every write bumps it
+        )
+        _fenced_write(op, user_key, updates=[update])
+
+
+def _retrying_conflicts(write: Callable[[], Any]) -> Any:
+    """Run ``write``, again after a transaction conflict (botocore does not retry those).
+
+    DynamoDB refuses a write to an item an ongoing transaction holds, and cancels one of two
+    transactions that overlap on an item; the other finishes within milliseconds.
+    """
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        try:
+            return write()
+        except PynamoDBException as exc:
+            if attempt == _CONFLICT_RETRIES or not _is_transaction_conflict(exc):
+                raise
+        time.sleep(0.02 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _is_transaction_conflict(exc: PynamoDBException) -> bool:
+    if exc.cause_response_code == "TransactionConflictException":
+        return True
+    reasons = exc.cancellation_reasons if isinstance(exc, TransactWriteError) else []
+    return any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
 
 
 def _partition_pages(user_key: str, *, keys_only: bool) -> Iterator[list[dict[str, Any]]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from models.fence import request_starting
 from skill.privacy.logs import correlation_id, log
 
 _log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def classify(event: Any) -> str:
 def route(event: Any, context: Any = None) -> Any:
     # Until a side knows better (a directive's messageId), log lines carry the Lambda request id.
     correlation_id.set(getattr(context, "aws_request_id", None))
+    # The invocation's start, on the Lambda's clock: writes that could create user data are refused
+    # if an erasure of that user completed after it (models.fence explains the choice of clock).
+    with request_starting():
+        return _route(event, context)
+
+
+def _route(event: Any, context: Any) -> Any:
     kind = classify(event)
     if kind == "smarthome":
         from skill.smarthome.dispatch import handle

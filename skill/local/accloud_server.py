@@ -34,16 +34,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from http.server import HTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote_plus, unquote_plus, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from skill.local import demo_data, webhook_sender
 from skill.local.demo_data import DemoDevice, DemoNvr, DemoUser, Profile, Seed
+from skill.local.http_server import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -1029,13 +1031,16 @@ class _Wsgi:
 # --- the server -----------------------------------------------------------------------------
 
 
-class AccloudServer:
+class AccloudServer(LoopbackServer):
     """The reference ACCloud on 127.0.0.1; usable as a context manager.
 
     Every public method is thread-safe and works whether or not the server is started, except
     those that speak HTTP (``issue_token``, ``refresh``, ``base_url``) which need ``start()``.
     Unknown users/devices raise KeyError; invalid arguments raise ValueError.
     """
+
+    thread_name = "accloud"
+    poll_interval = 0.01
 
     def __init__(
         self,
@@ -1055,6 +1060,7 @@ class AccloudServer:
         webhook_secret: bytes | str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(port=port)
         self._seed = (seed or demo_data.demo_seed()).copy()
         self._cloud = _Cloud(
             self._seed.copy(),
@@ -1068,47 +1074,17 @@ class AccloudServer:
             stream_host=stream_host,
             clock=clock,
         )
-        self._port = port
         self.answerer: WebRtcAnswerer = webrtc or UnavailableAnswerer()
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret.encode() if isinstance(webhook_secret, str) else webhook_secret
-        self._httpd: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
+    # lifecycle (LoopbackServer): a threaded werkzeug server for the WSGI app
 
-    def start(self) -> AccloudServer:
-        if self._httpd is None:
-            self._httpd = make_server(
-                "127.0.0.1", self._port, _Wsgi(self), threaded=True, request_handler=_QuietHandler
-            )
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="accloud", daemon=True
-            )
-            self._thread.start()
-        return self
+    def _bind(self, host: str, port: int) -> HTTPServer:
+        return make_server(host, port, _Wsgi(self), threaded=True, request_handler=_QuietHandler)
 
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
+    def _before_shutdown(self) -> None:
         self._cloud.release.set()  # wake hung requests so their threads can finish
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd, self._thread = None, None
-
-    def __enter__(self) -> AccloudServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_port}"
 
     @property
     def client_id(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from skill.local import directives
 from skill.local.stack import LOCAL_SKILL_ID, LocalStack
 
 
@@ -55,22 +56,9 @@ class Story:
         endpoint: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-        body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
-        if endpoint is None:
-            if namespace == "Alexa.Discovery":
-                body["payload"]["scope"] = {"type": "BearerToken", "token": token}
-            else:
-                body["payload"].setdefault("grantee", {"type": "BearerToken", "token": token})
-        else:
-            header["correlationToken"] = uuid.uuid4().hex
-            found = self.endpoints[endpoint]
-            body["endpoint"] = {
-                "scope": {"type": "BearerToken", "token": token},
-                "endpointId": found["endpointId"],
-                "cookie": found.get("cookie", {}),
-            }
-        answer = self.handler({"directive": body})
+        addressed = self.endpoints[endpoint] if endpoint is not None else None
+        event = directives.directive(namespace, name, token, endpoint=addressed, payload=payload)
+        answer = self.handler(event)
         problems = self.schemas.errors(answer)
         expect(not problems, f"{namespace}.{name} answer violates the Alexa schema: {problems[:2]}")
         return answer
@@ -170,23 +158,6 @@ def discover(story: Story) -> None:
         story.say(f"  {e['friendlyName']:<11} {'+'.join(e['displayCategories']):<16} {', '.join(interfaces)}")
 
 
-def advertised_streams(endpoint: dict[str, Any]) -> dict[str, Any]:
-    """What an Echo Show asks for: the configurations the endpoint advertised in discovery."""
-    (camera,) = [c for c in endpoint["capabilities"] if c["interface"] == "Alexa.CameraStreamController"]
-    streams = [
-        {
-            "protocol": "RTSP",
-            "resolution": r,
-            "authorizationType": "NONE",
-            "videoCodec": cfg["videoCodecs"][0],
-            "audioCodec": cfg["audioCodecs"][0],
-        }
-        for cfg in camera["cameraStreamConfigurations"]
-        for r in cfg["resolutions"]
-    ]
-    return {"cameraStreams": streams}
-
-
 def stream(story: Story) -> None:
     started = time.perf_counter()
     answer = story.directive(
@@ -194,7 +165,7 @@ def stream(story: Story) -> None:
         "InitializeCameraStreams",
         story.tokens["alice"],
         endpoint="Front Door",
-        payload=advertised_streams(story.endpoints["Front Door"]),
+        payload=directives.advertised_streams(story.endpoints["Front Door"]),
     )
     took = (time.perf_counter() - started) * 1000
     expect(answer["event"]["header"]["name"] == "Response", f"stream failed: {answer['event']['payload']}")
@@ -255,7 +226,7 @@ def error_cases(story: Story) -> None:
             "InitializeCameraStreams",
             story.tokens[user],
             endpoint=camera,
-            payload=advertised_streams(story.endpoints[camera]),
+            payload=directives.advertised_streams(story.endpoints[camera]),
         )
         got = answer["event"]["payload"].get("type")
         expect(got == expected, f"{camera}: expected {expected}, got {got}")
@@ -320,7 +291,10 @@ def voice(story: Story) -> None:
 def skill_disabled(story: Story) -> None:
     from skill import aws
     from skill.config import settings
+    from skill.privacy import pseudonyms
 
+    user_key = pseudonyms.user_key(story.stack.accloud.user_id("alice"))
+    alexa_user_key = pseudonyms.alexa_user_key(story.alexa_user)
     story.envelope(
         {
             "type": "AlexaSkillEvent.SkillDisabled",
@@ -329,7 +303,9 @@ def skill_disabled(story: Story) -> None:
         token=None,
     )
     items = aws.client("dynamodb").scan(TableName=settings().table_name)["Items"]
-    leftover = [i for i in items if not i["pk"]["S"].startswith("dedupe#")]
+    # Hers: her partition, or anything naming her Alexa account. Global bookkeeping rows (webhook
+    # dedupe, erasure fence) are keyed by hashes in their own domains and name no one.
+    leftover = [i for i in items if i["pk"]["S"] == user_key or alexa_user_key in repr(i)]
     expect(not leftover, f"{len(leftover)} items of alice remain after SkillDisabled")
     story.say("alice disables the skill -> SkillDisabled erased her partition: 0 items left")
 

@@ -33,9 +33,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from skill.local.http_server import LoopbackServer
 
 REGIONS = ("NA", "EU", "FE")
 EVENTS_SUFFIX = "/v3/events"
@@ -226,8 +228,10 @@ class _Forced:
     region: str | None  # None: any region
 
 
-class GatewayServer:
+class GatewayServer(LoopbackServer):
     """The Event Gateway on 127.0.0.1 (free port); thread-safe; usable as a context manager."""
+
+    thread_name = "event-gateway-standin"
 
     def __init__(
         self,
@@ -236,49 +240,15 @@ class GatewayServer:
         schemas: MessageSchemas | None = None,
         official_schema: Path | None = None,
     ) -> None:
+        super().__init__()
         self.token_is_valid = token_is_valid
         self.schemas = schemas or MessageSchemas.from_path(official_schema or default_official_schema())
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._forced: list[_Forced] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> GatewayServer:
-        if self._httpd is None:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="event-gateway-standin",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd, self._thread = None, None
-
-    def __enter__(self) -> GatewayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_port}"
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def url_for(self, region: str) -> str:
         """What ``ZOSI_EVENT_GATEWAY_URL_<region>`` should be set to."""

@@ -26,9 +26,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from skill.local.http_server import LoopbackServer
 
 DEFAULT_CLIENT_ID = "amzn1.application-oa2-client.zosi-local"
 DEFAULT_CLIENT_SECRET = "zosi-local-lwa-secret"
@@ -52,8 +54,10 @@ class _Failure:
     remaining: int
 
 
-class LwaServer:
+class LwaServer(LoopbackServer):
     """The LWA token endpoint on 127.0.0.1 (free port); thread-safe; usable as a context manager."""
+
+    thread_name = "lwa-standin"
 
     def __init__(
         self,
@@ -65,6 +69,7 @@ class LwaServer:
         rotate_refresh_tokens: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_token_ttl = access_token_ttl
@@ -80,44 +85,13 @@ class LwaServer:
         self._access: dict[str, tuple[float, _Grant]] = {}  # token -> (expiry, grant)
         self._failures: list[_Failure] = []
         self.counts: Counter[str] = Counter()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> LwaServer:
-        if self._httpd is None:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="lwa-standin",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd, self._thread = None, None
-
-    def __enter__(self) -> LwaServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def token_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_port}{TOKEN_PATH}"
+        return self.base_url + TOKEN_PATH
 
     # --- what Alexa and the tests do --------------------------------------------------------
 

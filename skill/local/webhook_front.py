@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from skill.local.http_server import LoopbackServer
 
 WEBHOOK_PATH = "/webhooks/accloud"
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
@@ -115,49 +116,23 @@ def http_answer(result: Any) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
-class WebhookFront:
+class WebhookFront(LoopbackServer):
     """POST http://127.0.0.1:<port>/webhooks/accloud -> ``handler(event, context)``."""
 
+    thread_name = "webhook-front"
+
     def __init__(self, handler: Handler, *, base64_bodies: bool | None = None) -> None:
+        super().__init__()
         self.handler = handler
         self.base64_bodies = base64_bodies  # None: like API Gateway; True/False: force (tests)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> WebhookFront:
-        if self._httpd is None:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _request_handler(self))
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="webhook-front",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd, self._thread = None, None
-
-    def __enter__(self) -> WebhookFront:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def url(self) -> str:
         """The webhook URL to give the reference ACCloud server (``configure_webhook``)."""
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://127.0.0.1:{self._httpd.server_port}{WEBHOOK_PATH}"
+        return self.base_url + WEBHOOK_PATH
 
     def invoke(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -166,7 +141,7 @@ class WebhookFront:
         return http_answer(self.handler(event, LambdaContext()))
 
 
-def _request_handler(front: WebhookFront) -> type[BaseHTTPRequestHandler]:
+def _handler_for(front: WebhookFront) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 

@@ -5,7 +5,9 @@ Three scopes, smallest first:
 * ``erase_grant``: only the Login-with-Amazon grant on one account link (the link stays);
 * ``erase_alexa_link`` / ``erase_alexa_user``: the account link(s) of one Alexa account, and the
   user's whole partition when no other Alexa account stays linked to that ZOSI account;
-* ``erase_account``: the user's whole partition (one Query + batch delete).
+* ``erase_account``: the user's whole partition (one Query + batch delete), behind an erasure
+  fence (``models.fence``): raised before anything is deleted and marked completed afterwards,
+  so a request that began before the erasure completed cannot write the user back.
 
 Each call logs one erasure record without personal data: the pseudonymous log key of the user
 (``pseudonyms.log_key``), the trigger, the scope, how many items went and when.
@@ -77,9 +79,15 @@ def needs_delete_report(trigger: Trigger) -> bool:
 
 
 def erase_account(user_key: str, trigger: Trigger, *, notify_alexa: Notifier | None = None) -> ErasureRecord:
-    """Erase the user's whole partition (profile, links with grants, endpoints, sessions)."""
+    """Erase the user's whole partition (profile, links with grants, endpoints, sessions).
+
+    The fence goes up first: from then on requests already in flight for the user store nothing.
+    Raises ``store.StoreUnavailable`` if the fence or the deletion fails (the trigger is retried).
+    """
+    started = store.begin_erasure(user_key)
     reported = _notify(user_key, trigger, notify_alexa)
     deleted = store.erase_user(user_key)
+    _complete_fence(user_key, started, trigger)
     return _record(user_key, trigger, "account", deleted, reported)
 
 
@@ -153,8 +161,26 @@ def _erase_links(
         # No other Alexa account uses this ZOSI account here: nothing of the user may stay.
         return erase_account(user_key, trigger, notify_alexa=notify_alexa)
     # Other Alexa accounts stay linked and keep their endpoints; only these links (with their grants) go.
+    # No fence here: it guards a whole partition, and the links that stay must keep working (a
+    # relink erases the Alexa account's old link while AcceptGrant for the new one is in flight).
     deleted = sum(1 for link_key in sorted(link_keys) if store.delete_link(user_key, link_key))
     return _record(user_key, trigger, "link", deleted, None)
+
+
+def _complete_fence(user_key: str, started: datetime, trigger: Trigger) -> None:
+    try:
+        store.complete_erasure(user_key, started)
+    except store.StoreUnavailable as exc:
+        # Everything is deleted: the erasure stands. The fence just keeps refusing the user's writes
+        # until it expires (models.fence.FENCE_LIFETIME after it went up), and then lets them through.
+        log(
+            _log,
+            logging.WARNING,
+            "erasure fence not completed; it expires on its own",
+            user=pseudonyms.log_key(user_key),
+            trigger=str(trigger),
+            error_code=type(exc).__name__,
+        )
 
 
 def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> bool | None:

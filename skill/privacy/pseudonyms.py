@@ -131,6 +131,10 @@ def device_id_for(owner_user_id: str, endpoint: str) -> str:
         sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (ValueError, TypeError):
         raise UnknownEndpoint("endpointId is not base64") from None
+    # Only the spelling endpoint_id() produces opens a device: lenient base64 skips junk and extra
+    # padding and ignores the last character's spare bits, so other spellings would decode alike.
+    if base64.urlsafe_b64encode(sealed).rstrip(b"=") != body.encode("ascii"):
+        raise UnknownEndpoint("endpointId is not in canonical form")
     from cryptography.exceptions import InvalidTag
 
     try:

@@ -1,7 +1,9 @@
 """ACCloud webhook events -> Alexa Event Gateway messages (or erasure), for every linked Alexa account.
 
-``parse`` turns the verified JSON body into an :class:`AccloudEvent` (strictly: unknown fields,
-unknown types or missing fields are :class:`EventRejected`). ``process`` acts on it:
+``parse`` turns the verified JSON body into an :class:`AccloudEvent`. It reads an allow-list:
+fields it does not know are dropped unread (ACCloud may add fields, docs/accloud-openapi.yaml),
+so they are never stored, logged or shared; unknown types and missing or malformed fields are
+:class:`EventRejected`. ``process`` acts on it:
 
 ==========================  ==================================================================
 ACCloud event               what Alexa gets (one message per account link with a grant)
@@ -73,7 +75,7 @@ WITH_DEVICE_BODY = frozenset({DEVICE_ADDED, DEVICE_UPDATED})
 ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN})
 EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
 
-_FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})
+_FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})  # all parse reads
 _MAX_ID = 128
 OBJECT_DETECTION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
 OBJECT_DETECTION_PAYLOAD_VERSION = "1.0"
@@ -118,12 +120,11 @@ class Result:
 
 
 def parse(body: Any) -> AccloudEvent:
-    """The event in ``body`` (already JSON-decoded), strictly validated."""
+    """The event in ``body`` (already JSON-decoded): known fields strictly validated, others dropped."""
     if not isinstance(body, dict):
         raise EventRejected("event is not a JSON object")
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise EventRejected(f"unknown fields: {len(unknown)}")
+    # Tolerant reader: a field ACCloud added later is no error, and nothing below ever sees it.
+    body = {key: value for key, value in body.items() if key in _FIELDS}
     event_id = _id(body.get("id"), "evt_", "id")
     event_type = body.get("type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:  # a list is not even hashable
@@ -446,7 +447,12 @@ def _device_changed(work: _Work) -> Result:
     deliveries = work.send(add_or_update_report([described]))
     if any(d.outcome is Outcome.DELIVERED for d in deliveries):
         # Only what Alexa accepted counts as reported; otherwise the next update tries again.
-        store.apply_endpoint_diff(work.user_key, upserts={endpoint_id: record})
+        try:
+            store.apply_endpoint_diff(work.user_key, upserts={endpoint_id: record})
+        except store.ErasedDuringRequest:
+            # The user was erased while this event was processed: nothing of theirs may be stored,
+            # and a redelivery would find no link to report to.
+            log(_log, logging.INFO, "user erased meanwhile; endpoint not indexed", event_type=work.event.type)
     return Result("sent", deliveries)
 
 

@@ -7,8 +7,9 @@ Order of checks, cheapest and least trusting first; nothing is stored before the
 3. ``X-ACCloud-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``:
    missing, malformed, wrong (constant-time compare) or ``t`` further than
    ``settings().webhook_signature_tolerance_seconds`` from now, in either direction -> 401;
-4. JSON (I-JSON: no lone surrogates) and the event's shape (``events.parse``: unknown fields,
-   types, missing fields) -> 400;
+4. JSON (I-JSON: no lone surrogates) and the event's shape (``events.parse``: type, missing or
+   malformed fields) -> 400. Fields the skill does not read are dropped unread, not refused:
+   ACCloud may add fields (docs/accloud-openapi.yaml), and a 400 is never retried;
 5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
 6. ``events.process`` -> 202 accepted.
 

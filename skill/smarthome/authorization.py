@@ -3,7 +3,9 @@
 The grant code is exchanged with Login with Amazon at once (it lives only minutes), the
 tokens are stored envelope-encrypted with the Alexa region this deployment serves, and only
 then is AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, never a false
-success (skill.smarthome.dispatch maps every error on this namespace to that type).
+success (skill.smarthome.dispatch maps every error on this namespace to that type). That includes
+an erasure of the user that overtook the directive (SkillDisabled while the code was being
+exchanged): the fenced writes refuse with ``store.ErasedDuringRequest`` and nothing is stored.
 """
 
 from __future__ import annotations

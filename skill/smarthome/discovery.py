@@ -63,7 +63,9 @@ def discover(ctx: DirectiveContext) -> dict[str, Any]:
     described = discover_endpoints(ctx)
     try:
         written = remember_endpoints(ctx.user().user_id, described)
-    except Exception as exc:  # the answer to Alexa matters more than the index; the next run catches up
+    # The answer to Alexa matters more than the index; the next run catches up. That includes
+    # models.errors.ErasedDuringRequest: the user was erased meanwhile, and nothing may be indexed.
+    except Exception as exc:
         written = 0
         log(_log, logging.WARNING, "endpoint index not updated", error_code=type(exc).__name__)
     log(_log, logging.INFO, "discovery answered", endpoints=len(described), index_writes=written)

@@ -8,13 +8,18 @@ read or write on the offer path; SDP is never logged or stored.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
+from skill.cloud import contract
+from skill.privacy.logs import log
 from skill.smarthome import messages
 from skill.smarthome.context import DirectiveContext
 from skill.smarthome.errors import InvalidDirective
 from skill.smarthome.registry import handles
+
+_log = logging.getLogger(__name__)
 
 NAMESPACE = "Alexa.RTCSessionController"
 MAX_SDP_BYTES = 64 * 1024
@@ -61,7 +66,14 @@ def initiate_session_with_offer(ctx: DirectiveContext) -> dict[str, Any]:
 @handles(NAMESPACE, "SessionConnected")
 def session_connected(ctx: DirectiveContext) -> dict[str, Any]:
     session = session_id(ctx.directive.payload)
-    ctx.cloud.rtc_connected(ctx.token, ctx.device_id(), session)
+    device = ctx.device_id()  # a foreign or unknown endpointId is NO_SUCH_ENDPOINT before ACCloud is asked
+    try:
+        ctx.cloud.rtc_connected(ctx.token, device, session)
+    except contract.NotFound:
+        # SessionConnected only tells us Alexa's side is up; ACCloud's 404 here is mostly a session it
+        # dropped (expired, restarted), not a camera that is gone. NO_SUCH_ENDPOINT would tell Alexa
+        # the camera is gone; a dead session is ended by Alexa's media path (SessionDisconnected).
+        log(_log, logging.INFO, "SessionConnected for a session ACCloud does not know; acknowledged")
     return messages.response(
         ctx.directive, namespace=NAMESPACE, name="SessionConnected", payload={"sessionId": session}
     )

@@ -21,10 +21,15 @@ first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay i
 An envelope ask-sdk cannot even deserialize (a request that is no object, slots that are no map,
 ...) is answered ``error_generic`` as well (``generic_error_answer``): after the skill-id check,
 a voice request never raises.
+
+``cloud_factory`` builds a voice request's ACCloud client, as in ``skill.smarthome.dispatch``
+(default: ``turn.default_cloud``, HTTP). The ask-sdk skill is built once per container, so the
+factory reaches the request's ``Turn`` through a context variable set for the call.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -39,19 +44,27 @@ if TYPE_CHECKING:
     from ask_sdk_core.handler_input import HandlerInput
     from ask_sdk_model import Response
 
+    from skill.voice.turn import CloudFactory
+
 _log = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 _lock = threading.Lock()
 _skill: LambdaHandler | None = None
+# The factory handle() was given, for the turn of the request it is answering (None: the default).
+_cloud_factory: contextvars.ContextVar[CloudFactory | None] = contextvars.ContextVar(
+    "voice_cloud_factory", default=None
+)
 
 
 class RequestRefused(Exception):
     """The envelope is not for this skill (or the skill id is not configured); nothing was processed."""
 
 
-def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def handle(
+    event: dict[str, Any], context: Any = None, cloud_factory: CloudFactory | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     raw_request = event.get("request")
     request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
@@ -72,6 +85,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 error_code=type(exc).__name__,
             )
             raise
+    factory_set = _cloud_factory.set(cloud_factory)
     try:
         answer = voice_skill()(event, context)
     except Exception as exc:
@@ -84,6 +98,8 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             error_code=type(exc).__name__,
         )
         answer = generic_error_answer(request.get("locale"))
+    finally:
+        _cloud_factory.reset(factory_set)
     log(
         _log,
         logging.INFO,
@@ -167,7 +183,9 @@ def _build() -> LambdaHandler:
 
     def intent_name_of(handler_input: HandlerInput) -> str | None:
         intent = getattr(handler_input.request_envelope.request, "intent", None)
-        return intent.name if intent is not None else None
+        # Some request types (an APL UserEvent, say) carry ``intent`` as a plain dict, not an Intent.
+        name = getattr(intent, "name", None)
+        return name if isinstance(name, str) else None
 
     class Routed(AbstractRequestHandler):
         """One entry of the handler tables; ``intent_name=None`` means any intent (the catch-all)."""
@@ -181,11 +199,11 @@ def _build() -> LambdaHandler:
             return self.intent_name is None or intent_name_of(handler_input) == self.intent_name
 
         def handle(self, handler_input: HandlerInput) -> Response:
-            return self.function(Turn.of(handler_input))
+            return self.function(Turn.of(handler_input, _cloud_factory.get()))
 
     class AttachTurn(AbstractRequestInterceptor):
         def process(self, handler_input: HandlerInput) -> None:
-            turn = Turn.start(handler_input)
+            turn = Turn.start(handler_input, _cloud_factory.get())
             attributes = handler_input.attributes_manager.request_attributes
             attributes[TURN_ATTRIBUTE] = turn
             attributes[STRINGS_ATTRIBUTE] = turn.strings
@@ -228,7 +246,7 @@ def _build() -> LambdaHandler:
                 intent_name=intent_name_of(handler_input),
                 error_code=type(exception).__name__,
             )
-            turn = Turn.of(handler_input)
+            turn = Turn.of(handler_input, _cloud_factory.get())
             if isinstance(exception, contract.InvalidToken | contract.ExpiredToken):
                 if turn.token:
                     users.forget(turn.token)

@@ -31,8 +31,13 @@ _REGION_BY_API_HOST = {
 
 
 def alexa_region(api_endpoint: str | None) -> str:
-    """NA/EU/FE from the envelope's apiEndpoint; the deployment's home region if it is unknown."""
-    host = urlsplit(api_endpoint).hostname if api_endpoint else None
+    """NA/EU/FE from the envelope's apiEndpoint; the deployment's home region (the one AcceptGrant
+    assumes too) if it is absent, unknown or no URL at all. Never raises: the caller is recording
+    a link, which must not fail over a field that only picks the Event Gateway."""
+    try:
+        host = urlsplit(api_endpoint).hostname if api_endpoint else None
+    except ValueError:  # e.g. an unclosed "[" in the authority, or characters NFKC makes delimiters
+        host = None
     return _REGION_BY_API_HOST.get(host or "", settings().home_alexa_region())
 
 

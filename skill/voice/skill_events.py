@@ -10,7 +10,8 @@ ACCloud rejects) are logged and answered.
 * SkillAccountLinked: the access token in the body names the ACCloud user and link; the link
   records the keyed hash of the Alexa userId (so SkillDisabled can find it) and the profile
   records consent time and the current policy version. Earlier links of the same Alexa account
-  are obsolete after a relink and are erased.
+  are obsolete after a relink and are erased. If the user's data was erased while the event was
+  in flight (SkillDisabled overtaking it), nothing is recorded (``store.ErasedDuringRequest``).
 * SkillDisabled: that Alexa account's links go, and the whole partition when no link remains.
 * SkillPermissionAccepted / SkillPermissionChanged: without ``alexa::async_event:write`` the LWA
   grant is deleted and the permission recorded as withdrawn; the link stays.
@@ -78,6 +79,10 @@ class _SkillEvent:
         alexa_user_id = user.get("userId")
         if not isinstance(alexa_user_id, str) or not alexa_user_id:
             raise MalformedSkillEvent("no userId")
+        try:  # JSON can carry a lone surrogate ("\\ud800"): no text, and it cannot be hashed
+            alexa_user_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedSkillEvent("userId is not text") from None
         body = _object(event.get("request")).get("body") or {}
         if not isinstance(body, dict):
             raise MalformedSkillEvent("body is not an object")
@@ -115,19 +120,26 @@ def on_account_linked(event: _SkillEvent) -> str:
     link = identity.link_of(user)
     alexa_user_key = event.alexa_user_key
     now = datetime.now(UTC)
-    store.upsert_link(
-        link.user_key,
-        link.link_key,
-        region=identity.alexa_region(event.api_endpoint),
-        alexa_user_key=alexa_user_key,
-        linked_at=now,
-    )
-    profile = store.get_profile(link.user_key)
-    if profile is None:
-        # Linking is the user's consent, given under the policy version current now.
-        store.put_profile(
-            link.user_key, consented_at=now, linked_at=now, accepted_policy_version=settings().policy_version
+    try:
+        store.upsert_link(
+            link.user_key,
+            link.link_key,
+            region=identity.alexa_region(event.api_endpoint),
+            alexa_user_key=alexa_user_key,
+            linked_at=now,
         )
+        profile = store.get_profile(link.user_key)
+        if profile is None:
+            # Linking is the user's consent, given under the policy version current now.
+            store.put_profile(
+                link.user_key,
+                consented_at=now,
+                linked_at=now,
+                accepted_policy_version=settings().policy_version,
+            )
+    except store.ErasedDuringRequest:
+        # Answered, not raised: a redelivery would begin after the erasure and write the user back.
+        return "user erased meanwhile; nothing recorded"
     stale = [ref for ref in store.find_links_by_alexa_user(alexa_user_key) if ref != link]
     for ref in stale:
         erasure.erase_alexa_link(ref.user_key, ref.link_key, erasure.Trigger.ACCOUNT_RELINKED)

@@ -8,14 +8,14 @@ user-chosen names lives in exactly one place (``Turn.answer``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from skill.cloud import contract, users
 from skill.cloud.client import Deadline, HttpCameraCloud
-from skill.config import settings
+from skill.config import Settings, settings
 from skill.privacy import pseudonyms
 from skill.voice import strings
 
@@ -30,6 +30,13 @@ STRINGS_ATTRIBUTE = "strings"
 ACCLOUD_BUDGET_SECONDS = 4.0
 LAMBDA_MARGIN_SECONDS = 1.0
 SPACELESS_LANGUAGES = ("ja",)  # written without spaces between sentences
+
+# Builds the turn's ACCloud client; the same signature as skill.smarthome's CloudFactory.
+CloudFactory = Callable[[Settings, Deadline], contract.CameraCloud]
+
+
+def default_cloud(config: Settings, deadline: Deadline) -> contract.CameraCloud:
+    return HttpCameraCloud(config, deadline)
 
 
 @dataclass(frozen=True)
@@ -65,24 +72,25 @@ class Turn:
     token: str | None
     alexa_user_id: str | None
     api_endpoint: str | None
-    _cloud: HttpCameraCloud | None = field(default=None, repr=False)
+    cloud_factory: CloudFactory = field(default=default_cloud, repr=False)
+    _cloud: contract.CameraCloud | None = field(default=None, repr=False)
     _user: contract.CloudUser | None = field(default=None, repr=False)
     _devices: list[contract.Device] | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, handler_input: HandlerInput) -> Turn:
+    def of(cls, handler_input: HandlerInput, cloud_factory: CloudFactory | None = None) -> Turn:
         """The turn attached by the interceptor (or a fresh one, e.g. when the interceptor itself failed)."""
         attributes = handler_input.attributes_manager.request_attributes
         attached = attributes.get(TURN_ATTRIBUTE)
         if isinstance(attached, Turn):
             return attached
-        turn = cls.start(handler_input)
+        turn = cls.start(handler_input, cloud_factory)
         attributes[TURN_ATTRIBUTE] = turn
         attributes[STRINGS_ATTRIBUTE] = turn.strings
         return turn
 
     @classmethod
-    def start(cls, handler_input: HandlerInput) -> Turn:
+    def start(cls, handler_input: HandlerInput, cloud_factory: CloudFactory | None = None) -> Turn:
         envelope = handler_input.request_envelope
         system = envelope.context.system if envelope.context is not None else None
         user = system.user if system is not None else None
@@ -95,6 +103,7 @@ class Turn:
             token=token or None,
             alexa_user_id=(user.user_id if user is not None else None) or None,
             api_endpoint=system.api_endpoint if system is not None else None,
+            cloud_factory=cloud_factory or default_cloud,
         )
 
     # --- who is asking ------------------------------------------------------------------------
@@ -103,9 +112,10 @@ class Turn:
     def linked(self) -> bool:
         return self.token is not None
 
-    def cloud(self) -> HttpCameraCloud:
+    def cloud(self) -> contract.CameraCloud:
+        """Built on first use: a turn that never needs ACCloud never builds a client."""
         if self._cloud is None:
-            self._cloud = HttpCameraCloud(settings(), Deadline(self._budget()))
+            self._cloud = self.cloud_factory(settings(), Deadline(self._budget()))
         return self._cloud
 
     def user(self) -> contract.CloudUser:

@@ -223,6 +223,19 @@ def test_alexa_may_invoke_the_alias_only_for_this_skill(template: Template, prin
     assert granted[0]["FunctionName"] == {"Ref": "SkillFunction.Alias"}
 
 
+def test_no_other_lambda_permission_and_no_function_url(template: Template) -> None:
+    """Alexa's two permissions are the only ones the template writes (SAM adds the HTTP API's own
+    permission for the webhook route at transform time), and no function has a public URL."""
+    principals = sorted(
+        p["Properties"]["Principal"] for p in resources(template, "AWS::Lambda::Permission").values()
+    )
+    assert principals == ["alexa-appkit.amazon.com", "alexa-connectedhome.amazon.com"]
+    assert resources(template, "AWS::Lambda::Url") == {}
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        assert "FunctionUrlConfig" not in function["Properties"], name
+    assert "FunctionUrlConfig" not in template.get("Globals", {}).get("Function", {})
+
+
 # --------------------------------------------------------------------------- table and keys
 
 TABLE_SETTINGS = [

@@ -470,6 +470,23 @@ def test_device_schema_rejects_a_wrong_kind_and_accepts_unknown_extra_fields(reg
         validator.validate({**wire, "parent_id": "dev_x"})
 
 
+def test_webhook_events_are_open_to_new_fields_and_carry_a_device_only_when_added_or_updated(
+    registry: Registry, running: AccloudServer
+) -> None:
+    running.reset()
+    validator = validator_at(registry, "/components/schemas/WebhookEvent")
+    ring = running.build_event("doorbell.pressed", "alice", demo.FRONT_DOOR)
+    device = running.build_event("device.updated", "alice", demo.FRONT_DOOR)["device"]
+    validator.validate({**ring, "delivery_attempt": 2, "hint": {"region": "eu"}})  # ACCloud may add fields
+    for carries_a_device in (
+        {**ring, "device": device},
+        {**running.build_event("device.removed", "alice", demo.FRONT_DOOR), "device": device},
+        {**running.build_event("account.deleted", "alice"), "device": device},
+    ):
+        with pytest.raises(ValidationError):
+            validator.validate(carries_a_device)
+
+
 def test_stream_uri_is_rtsps_on_443(registry: Registry, running: AccloudServer) -> None:
     running.reset()
     token = running.issue_token("alice")["access_token"]

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -30,6 +30,7 @@ from skill.local.accloud_server import (
     redirect_uri_allowed,
 )
 from skill.local.demo_data import DemoDevice
+from skill.local.http_server import LoopbackServer
 from skill.local.webhook_sender import SIGNATURE_HEADER, send_event, sign
 
 FRONT_DOOR_RTSP = {
@@ -985,18 +986,24 @@ def test_unknown_routes_and_methods_answer_json(server: AccloudServer, alice: Ht
 # --- webhook --------------------------------------------------------------------------------
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A loopback HTTP endpoint standing in for the skill's webhook."""
 
+    thread_name = "webhook-receiver"
+
     def __init__(self, status: int = 202) -> None:
+        super().__init__()
+        self.status = status
         self.received: list[tuple[dict[str, str], bytes]] = []
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((dict(self.headers), body))
-                self.send_response(status)
+                self.send_response(outer.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -1004,20 +1011,17 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/webhook"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return Handler
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def url(self) -> str:
+        return self.base_url + "/webhook"
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
+    with Receiver() as running:
+        yield running
 
 
 def test_sign_matches_an_independent_hmac() -> None:

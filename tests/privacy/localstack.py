@@ -13,16 +13,17 @@ import io
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import lambda_handler
+from skill.local import directives
 from skill.local.gateway_server import Received
 from skill.local.stack import LocalStack, reset_container
 from skill.privacy import logs, pseudonyms
 from tests.voice import envelopes
+from tests.voice.envelopes.stack import table_items
 
 EVENTS_SCOPE = "alexa::async_event:write"
 ALEXA_USERS = {"alice": "amzn1.ask.account.PRIVACYALICE", "bob": "amzn1.ask.account.PRIVACYBOB"}
@@ -88,22 +89,6 @@ def running_stack(*, seed: Any = None, webrtc: bool = False) -> Iterator[tuple[L
         moto_log.setLevel(saved_logging[3])
 
 
-def table_items() -> list[dict[str, Any]]:
-    """Every item of the table (raw DynamoDB JSON, strongly consistent)."""
-    from skill import aws
-    from skill.config import settings
-
-    client = aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": settings().table_name, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def wipe_table() -> None:
     from skill import aws
     from skill.config import settings
@@ -165,23 +150,11 @@ class Alexa:
         endpoint_id: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        token = self.tokens[username]
-        header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-        body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
-        if endpoint_id is None:
-            if namespace == "Alexa.Discovery":
-                body["payload"]["scope"] = {"type": "BearerToken", "token": token}
-            else:
-                body["payload"].setdefault("grantee", {"type": "BearerToken", "token": token})
-        else:
-            header["correlationToken"] = uuid.uuid4().hex
-            found = self.endpoints[username][endpoint_id]
-            body["endpoint"] = {
-                "scope": {"type": "BearerToken", "token": token},
-                "endpointId": endpoint_id,
-                "cookie": found.get("cookie", {}),
-            }
-        answer: dict[str, Any] = lambda_handler.handler({"directive": body}, None)
+        addressed = self.endpoints[username][endpoint_id] if endpoint_id is not None else None
+        event = directives.directive(
+            namespace, name, self.tokens[username], endpoint=addressed, payload=payload
+        )
+        answer: dict[str, Any] = lambda_handler.handler(event, None)
         return answer
 
     def discover(self, username: str) -> dict[str, Any]:

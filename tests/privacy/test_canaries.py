@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 
 from models.inventory import INVENTORY, SHORT_TTL
-from models.items import DEDUPE_PREFIX, TTL_ATTRIBUTE, WebhookDedupe, kind_of
+from models.items import DEDUPE_PREFIX, FENCE_PREFIX, TTL_ATTRIBUTE, ErasureFence, WebhookDedupe, kind_of
 from skill.local.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE, canary_seed
+from skill.local.directives import advertised_streams
 from skill.privacy import pseudonyms
 from skill.smarthome.endpoints import friendly_name
 from tests.privacy.localstack import ALEXA_USERS, Alexa, LogCapture, item_text, running_stack, table_items
@@ -67,7 +68,7 @@ NAME_MUST_BE_SEEN_AT = frozenset(
 )
 # Global (not per-user) partitions: prefix -> the item kind that may use it. Everything else must sit
 # under the partition key of a known user.
-GLOBAL_PARTITIONS = {DEDUPE_PREFIX: WebhookDedupe}
+GLOBAL_PARTITIONS = {DEDUPE_PREFIX: WebhookDedupe, FENCE_PREFIX: ErasureFence}
 # Loggers of the local stand-ins (moto, the reference ACCloud, ...): not part of the deployed backend.
 STAND_IN_LOGGERS = ("skill.local.", "moto", "werkzeug", "aiortc", "aioice")
 SDP_MARKERS = ("a=ice-ufrag", "a=ice-pwd", "a=fingerprint", "m=video", "m=audio", "a=candidate")
@@ -153,23 +154,6 @@ class Observed:
 
     def secret(self, kind: str, *values: str | None) -> None:
         self.secrets.setdefault(kind, set()).update(v for v in values if v)
-
-
-def advertised_streams(endpoint: dict[str, Any]) -> dict[str, Any]:
-    (camera,) = [c for c in endpoint["capabilities"] if c["interface"] == "Alexa.CameraStreamController"]
-    return {
-        "cameraStreams": [
-            {
-                "protocol": "RTSP",
-                "resolution": resolution,
-                "authorizationType": "NONE",
-                "videoCodec": cfg["videoCodecs"][0],
-                "audioCodec": cfg["audioCodecs"][0],
-            }
-            for cfg in camera["cameraStreamConfigurations"]
-            for resolution in cfg["resolutions"]
-        ]
-    }
 
 
 def sdp_secrets(sdp: str) -> list[str]:
@@ -484,7 +468,7 @@ def test_the_story_ran_every_flow(observed: Observed) -> None:
     assert all(json.loads(line).get("message") or "_aws" in line for line in observed.log_lines)
     assert len(backend_log_lines(observed)) > 50
     kinds = {kind_of(item["sk"]["S"]).__name__ for _, item in stored_items(observed)}  # type: ignore[union-attr]
-    assert kinds == {"AccountProfile", "AccountLink", "EndpointEntry", "WebhookDedupe"}
+    assert kinds == {"AccountProfile", "AccountLink", "EndpointEntry", "WebhookDedupe", "ErasureFence"}
     assert any("grant_ciphertext" in item for _, item in stored_items(observed))
 
 

@@ -34,6 +34,17 @@ def table() -> list[dict[str, Any]]:
     return aws.client("dynamodb").scan(TableName=settings().table_name, ConsistentRead=True)["Items"]
 
 
+def fence_of(user_key: str) -> list[dict[str, Any]]:
+    """The erasure fence an account erasure leaves outside the partition (models/fence.py)."""
+    from models.items import FENCE_SK
+
+    return [
+        item
+        for item in table()
+        if item["sk"]["S"] == FENCE_SK and item["pk"]["S"] == store._fence_key(user_key)
+    ]
+
+
 def partition(user_key: str) -> list[dict[str, Any]]:
     return sorted((item for item in table() if item["pk"]["S"] == user_key), key=lambda item: item["sk"]["S"])
 
@@ -98,7 +109,10 @@ def test_erase_account_leaves_nothing_of_the_user_and_everything_of_others(
     record = erasure.erase_account(alice, trigger, notify_alexa=lambda user_key: None)
 
     assert partition(alice) == []
-    assert sorted(map(repr, table())) == sorted(map(repr, others))
+    # Only the short-lived fence is new: it holds no id of alice (tests/storage/test_erasure_fence.py).
+    (fence,) = fence_of(alice)
+    assert fence["state"] == {"S": "erased"} and alice not in repr(fence) and "usr_alice" not in repr(fence)
+    assert sorted(map(repr, table())) == sorted(map(repr, [*others, fence]))
     assert (record.trigger, record.scope, record.items) == (trigger, "account", alice_items)
     assert record.user == pseudonyms.log_key(alice)
     (logged,) = erasure_records(caplog)

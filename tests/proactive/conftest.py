@@ -177,6 +177,35 @@ def signed_event(
     return http_event(body, {"x-accloud-signature": signature}, base64_body=base64_body)
 
 
+# A device as ACCloud sends it in device.added/updated, private fields included.
+DEVICE_WIRE = {
+    "id": "dev_7a7a7a7a7a7a",
+    "name": "Side Door!",
+    "kind": "doorbell",
+    "parent_id": None,
+    "model": "D190",
+    "firmware": "v3.4.0",
+    "online": True,
+    "privacy_mode": False,
+    "capabilities": {
+        "motion_detection": True,
+        "person_detection": True,
+        "two_way_audio": True,
+        "webrtc": True,
+    },
+    "stream_profiles": [
+        {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"},
+        {"protocol": "WEBRTC", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"},
+    ],
+    "serial_number": "ZSD190SERIAL0042",
+    "mac": "02:aa:bb:cc:dd:ee",
+    "wifi_ssid": "Maple-Home",
+    "wifi_bssid": "02:11:22:33:44:55",
+    "lan_ip": "192.168.1.77",
+    "location": "12 Example Lane",
+}
+
+
 def accloud_event(
     event_type: str, user_id: str, device_id: str | None = None, **extra: Any
 ) -> dict[str, Any]:

@@ -21,39 +21,12 @@ from skill.privacy import pseudonyms
 from skill.proactive import webhook
 from skill.smarthome import endpoints
 from tests.alexa_schema import AlexaSchema
-from tests.proactive.conftest import Stack, accloud_event, ago, rfc3339, signed_event
+from tests.proactive.conftest import DEVICE_WIRE, Stack, accloud_event, ago, rfc3339, signed_event
 
 LINK = "lnk_alexa1"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
-# A device as ACCloud sends it in device.added/updated, private fields included.
-DEVICE_WIRE = {
-    "id": "dev_7a7a7a7a7a7a",
-    "name": "Side Door!",
-    "kind": "doorbell",
-    "parent_id": None,
-    "model": "D190",
-    "firmware": "v3.4.0",
-    "online": True,
-    "privacy_mode": False,
-    "capabilities": {
-        "motion_detection": True,
-        "person_detection": True,
-        "two_way_audio": True,
-        "webrtc": True,
-    },
-    "stream_profiles": [
-        {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"},
-        {"protocol": "WEBRTC", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"},
-    ],
-    "serial_number": "ZSD190SERIAL0042",
-    "mac": "02:aa:bb:cc:dd:ee",
-    "wifi_ssid": "Maple-Home",
-    "wifi_bssid": "02:11:22:33:44:55",
-    "lan_ip": "192.168.1.77",
-    "location": "12 Example Lane",
-}
 PRIVATE_VALUES = ("ZSD190SERIAL0042", "02:aa:bb:cc:dd:ee", "Maple-Home", "02:11:22:33:44:55", "192.168.1.77",
                   "Example Lane", "dev_7a7a7a7a7a7a", ALICE_ID)  # fmt: skip
 

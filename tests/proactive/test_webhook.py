@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -11,7 +12,14 @@ import pytest
 from skill.local import webhook_sender
 from skill.local.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
 from skill.proactive import webhook
-from tests.proactive.conftest import WEBHOOK_SECRET, Stack, accloud_event, http_event, signed_event
+from tests.proactive.conftest import (
+    DEVICE_WIRE,
+    WEBHOOK_SECRET,
+    Stack,
+    accloud_event,
+    http_event,
+    signed_event,
+)
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -102,6 +110,25 @@ def test_verify_signature_names_each_failure() -> None:
         assert caught.value.reason == reason
 
 
+def test_the_digest_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every verdict on a digest comes from ``hmac.compare_digest``, also for a stale signature."""
+    compared: list[tuple[str, str]] = []
+    real = webhook.hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(webhook.hmac, "compare_digest", spy)
+    body, secret = b'{"x":1}', b"k"
+    good = webhook_sender.sign(secret, body, 1000)
+    forged = webhook_sender.sign(b"other", body, 1000)
+    for header, now in [(good, 1000), (forged, 1000), (good, 5000)]:
+        with contextlib.suppress(webhook.SignatureInvalid):
+            webhook.verify_signature(body, header, secret, now=now, tolerance=300)
+    assert [received for _, received in compared] == [h.rsplit("v1=", 1)[1] for h in (good, forged, good)]
+
+
 @pytest.mark.parametrize("base64_body", [False, True])
 def test_oversized_bodies_are_refused_before_the_signature_is_looked_at(
     stack: Stack, base64_body: bool
@@ -137,7 +164,6 @@ BAD_EVENTS: dict[str, bytes] = {
     "not JSON": b"{not json",
     "not UTF-8": b'{"id": "\xff"}',
     "JSON array": _json_bytes([ring()]),
-    "unknown field": _json_bytes({**ring(), "snapshot_url": "https://x.example/a.jpg"}),
     "unknown type": _json_bytes({**ring(), "type": "doorbell.exploded"}),
     "missing id": _json_bytes({k: v for k, v in ring().items() if k != "id"}),
     "id without prefix": _json_bytes({**ring(), "id": "4f1c2a9e"}),
@@ -148,6 +174,7 @@ BAD_EVENTS: dict[str, bytes] = {
     "account event with device": _json_bytes(accloud_event("account.deleted", ALICE_ID, FRONT_DOOR)),
     "device.added without device": _json_bytes(accloud_event("device.added", ALICE_ID, FRONT_DOOR)),
     "device body on a ring": _json_bytes({**ring(), "device": {"id": FRONT_DOOR}}),
+    "unknown field with a lone surrogate": _json_bytes({**ring(), "note": "\ud800"}),  # not I-JSON
     "device.id differs": _json_bytes(
         accloud_event(
             "device.updated", ALICE_ID, FRONT_DOOR, device={"id": "dev_other", "name": "x", "kind": "camera"}
@@ -163,6 +190,82 @@ def test_malformed_events_are_refused_with_400(stack: Stack, case: str) -> None:
     assert status == 400 and "error" in body
     assert stack.gateway.received() == []
     assert not [i for i in stored_items() if i["pk"]["S"].startswith("dedupe#")]
+
+
+# --- fields the skill does not know: dropped unread (tolerant reader) ---------------------------
+
+# Marker values that look like no URL, token or id, so log redaction would not hide them: if one
+# shows up anywhere, the skill passed an unknown field's name or value along.
+CANARY_NAME = "zq_canary_field_5e1b"
+CANARY_VALUE = "zq-canary-value-9c4d"
+
+
+def _with_unknown_fields(event: dict[str, Any]) -> dict[str, Any]:
+    return {**event, CANARY_NAME: CANARY_VALUE, "future": {"nested": [CANARY_VALUE, 1]}}
+
+
+# name -> (event carrying fields ACCloud may add some day, the Event Gateway messages it causes)
+EVENTS_WITH_UNKNOWN_FIELDS: dict[str, tuple[Any, list[str]]] = {
+    "doorbell press": (lambda: _with_unknown_fields(ring()), ["DoorbellPress"]),
+    "device added, unknown fields in the device too": (
+        lambda: _with_unknown_fields(
+            accloud_event(
+                "device.added",
+                ALICE_ID,
+                DEVICE_WIRE["id"],
+                device={**DEVICE_WIRE, CANARY_NAME: CANARY_VALUE},
+            )
+        ),
+        ["AddOrUpdateReport"],
+    ),
+    "account deleted": (lambda: _with_unknown_fields(accloud_event("account.deleted", BOB_ID)), []),
+}
+
+
+@pytest.mark.parametrize("case", list(EVENTS_WITH_UNKNOWN_FIELDS), ids=list(EVENTS_WITH_UNKNOWN_FIELDS))
+def test_unknown_fields_are_ignored_not_refused(stack: Stack, case: str) -> None:
+    stack.link(ALICE_ID, "lnk_a")
+    make, expected = EVENTS_WITH_UNKNOWN_FIELDS[case]
+    assert respond(stack, signed_event(make())) == (202, {"status": "accepted"})
+    assert [m["event"]["header"]["name"] for m in stack.gateway.messages()] == expected
+
+
+def test_an_unknown_fields_name_and_value_reach_no_storage_log_metric_or_alexa_message(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from skill.privacy.logs import JsonFormatter, RedactionFilter
+
+    stack.link(ALICE_ID, "lnk_a")
+    with caplog.at_level(logging.DEBUG):
+        for make, _ in EVENTS_WITH_UNKNOWN_FIELDS.values():
+            event = make()
+            assert respond(stack, signed_event(event))[0] == 202
+            assert respond(stack, signed_event(event))[0] == 200  # the redelivery path logs too
+    assert caplog.records, "nothing was logged: the check below would prove nothing"
+    # Before redaction (what the skill handed to logging) and after it (what a log line carries).
+    raw = repr([(r.getMessage(), vars(r)) for r in caplog.records])
+    redaction, formatter = RedactionFilter(), JsonFormatter()
+    lines = []
+    for record in caplog.records:
+        redaction.filter(record)
+        lines.append(formatter.format(record))
+    places = {
+        "table": repr(stored_items()),
+        "log records": raw,
+        "log lines": "\n".join(lines),
+        "metrics": json.dumps(stack.metric_lines),
+        "Event Gateway": json.dumps([r.message for r in stack.gateway.received()]),
+    }
+    assert "Side Door" in places["Event Gateway"]  # the device body itself was read and shared
+    leaks = [
+        (where, canary)
+        for where, text in places.items()
+        for canary in (CANARY_NAME, CANARY_VALUE)
+        if canary in text
+    ]
+    assert leaks == []
 
 
 @pytest.mark.parametrize(
@@ -188,6 +291,17 @@ def test_a_redelivery_is_acknowledged_without_ringing_again(stack: Stack) -> Non
     assert first == (202, {"status": "accepted"})
     assert second == (200, {"status": "duplicate"})
     assert [m["event"]["header"]["name"] for m in stack.gateway.messages()] == ["DoorbellPress"]
+
+
+def test_an_events_claim_outlives_acclouds_retries_by_a_day(stack: Stack) -> None:
+    stack.link(ALICE_ID, "lnk_a")
+    before = int(time.time())
+    assert respond(stack, signed_event(ring()))[0] == 202
+    after = int(time.time())
+    [claim] = [item for item in stored_items() if item["pk"]["S"].startswith("dedupe#")]
+    expires_at = int(claim["expires_at"]["N"])
+    assert webhook.DEDUPE_TTL_SECONDS == 24 * 3600
+    assert before + 24 * 3600 <= expires_at <= after + 24 * 3600
 
 
 def test_when_no_link_could_be_reached_the_claim_is_released_for_the_retry(stack: Stack) -> None:

@@ -6,7 +6,8 @@ Profiles (``HYPOTHESIS_PROFILE``, default ``ci``):
   health checks that only complain about slow data generation or package-scoped state switched
   off. This is what ``make test`` runs.
 * ``long``: 2000 examples per fuzz test, for a soak before a release
-  (``HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/reliability -k fuzz``).
+  (``HYPOTHESIS_PROFILE=long .venv/bin/pytest --timeout=0 tests/reliability -k fuzz``;
+  ``--timeout=0`` lifts the 120 s per-test limit, which 2000 examples exceed).
 """
 
 from __future__ import annotations

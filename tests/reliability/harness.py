@@ -34,6 +34,7 @@ from skill.local.accloud_server import AccloudServer
 from skill.local.demo_data import DemoDevice
 from skill.local.gateway_server import GatewayServer
 from skill.local.lwa_server import LwaServer
+from tests.voice.envelopes.stack import table_items
 
 LAMBDA_TIMEOUT_SECONDS = 8.0  # template.yaml, SkillFunction
 CANNED_ANSWER_SDP = (
@@ -73,22 +74,6 @@ class LambdaContext:
 # --- the table ------------------------------------------------------------------------------
 
 
-def table_items() -> list[dict[str, Any]]:
-    """Every item of the table, raw (a Scan through the skill's own client)."""
-    from skill import aws
-    from skill.config import settings
-
-    client = aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": settings().table_name, "ConsistentRead": True}
-    while True:
-        page = client.scan(**request)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def clear_table() -> None:
     from skill import aws
     from skill.config import settings
@@ -107,7 +92,7 @@ class Rows:
 
     ``kinds``: one entry per item, ``(partition, kind, ...)`` with ``kind`` one of ``profile``,
     ``link`` (plus whether it holds a grant and permits events), ``ep`` (plus the endpointId),
-    ``rtc`` and ``dedupe``. Ciphertexts, versions, leases and times are left out on purpose: a
+    ``rtc``, ``dedupe`` and ``fence``. Ciphertexts, versions, leases and times are left out on purpose: a
     refreshed grant is still "a grant". ``last_active``: the profile's activity time per partition.
     """
 
@@ -133,6 +118,8 @@ def rows() -> Rows:
             kinds[(pk, "rtc")] += 1
         elif sk == "dedupe":
             kinds[("dedupe", "dedupe")] += 1
+        elif sk == "fence":  # an account erasure's fence (models/fence.py): global, short-lived
+            kinds[("fence", "fence")] += 1
         else:
             kinds[(pk, "unknown", sk)] += 1
     return Rows(kinds, last_active)

@@ -447,15 +447,9 @@ def test_session_ids(fx: Fixture, key: str, session: str) -> None:
 
     event = fx.event(key)
     event["directive"]["payload"]["sessionId"] = session
-    if key.endswith("SessionConnected") and session != SESSION:  # an earlier example may have opened it
-        closing = fx.event("Alexa.RTCSessionController.SessionDisconnected")
-        closing["directive"]["payload"]["sessionId"] = session
-        lambda_handler.handler(closing, None)
     if not re.fullmatch(SESSION_ID_FORMAT, session) or session in (".", ".."):
         expected = "INVALID_DIRECTIVE"
-    elif key.endswith("SessionConnected") and session != SESSION:
-        expected = "NO_SUCH_ENDPOINT"  # ACCloud answers 404 for a session it does not know
-    else:
+    else:  # SessionConnected for a session ACCloud does not know (404) is acknowledged too
         expected = KINDS[key].untouched
     assert answer(fx, event) == expected
 
@@ -501,15 +495,11 @@ def test_endpoint_ids_outside_alexas_format_are_invalid(fx: Fixture, key: str, e
     assert answer(fx, event) == "INVALID_DIRECTIVE"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="skill/privacy/pseudonyms.py decodes endpointIds with lenient base64: trailing '=' or "
-    "'&' still decrypt, so one device answers to several endpointIds (reported, not ours to fix)",
-)
 @given(key=st.sampled_from(ENDPOINT_KINDS), junk=st.sampled_from(["=", "==", "&&", "@@", ";;"]))
 def test_an_owned_endpoint_id_with_junk_appended_is_no_such_endpoint(
     fx: Fixture, key: str, junk: str
 ) -> None:
+    """Lenient base64 skipped the junk, so one device answered to several endpointIds."""
     event = fx.event(key)
     event["directive"]["endpoint"]["endpointId"] = fx.endpoint_id + junk
     assert answer(fx, event) == "NO_SUCH_ENDPOINT"

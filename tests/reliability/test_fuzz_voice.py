@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import lambda_handler
 from skill.voice.dispatch import RequestRefused
+from skill.voice.skill_events import is_skill_event
 from tests.reliability.harness import DynamoFaults, World, rows
 from tests.reliability.strategies import json_values, odd_text
 from tests.voice import envelopes
@@ -174,6 +175,9 @@ def apply(event: dict[str, Any], mutations: list[tuple[tuple[Any, ...], str, Any
         [(("request", "body", "acceptedPermissions", 0, "scope"), "replace", ["alexa::async_event:write"])],
     )
 )
+@example(  # raised UnicodeEncodeError: the keyed hash of a userId that is no text
+    case=("AlexaSkillEvent.SkillDisabled", [(("context", "System", "user", "userId"), "replace", "\ud800")])
+)
 def test_mangled_envelopes_are_answered_or_refused_never_raised(fx: Fixture, case) -> None:
     name, mutations = case
     check(fx, apply(copy.deepcopy(bases(fx.token)[name]), mutations))
@@ -182,12 +186,26 @@ def test_mangled_envelopes_are_answered_or_refused_never_raised(fx: Fixture, cas
 @given(case=mangled(), request_type=odd_text | st.sampled_from(["IntentRequest", "LaunchRequest",
        "CanFulfillIntentRequest", "Connections.Response", "Alexa.Presentation.APL.UserEvent",
        "AlexaSkillEvent.", "AlexaSkillEvent.SkillDisabled"]))  # fmt: skip
+# A voice envelope made a SkillDisabled carried alice's real token, and really erased her (a write):
+@example(
+    case=("LaunchRequest", [(("session",), "delete", None)]), request_type="AlexaSkillEvent.SkillDisabled"
+)
 def test_any_request_type_is_answered(fx: Fixture, case, request_type: str) -> None:
     name, mutations = case
     event = apply(copy.deepcopy(bases(fx.token)[name]), mutations)
     if isinstance(event.get("request"), dict):
         event["request"]["type"] = request_type
+    if is_skill_event(request_type):  # tokens in skill events are never real here (module docstring)
+        event = _with_token_replaced(event, fx.token, BOGUS_TOKEN)
     check(fx, event)
+
+
+def _with_token_replaced(tree: Any, token: str, replacement: str) -> Any:
+    if isinstance(tree, dict):
+        return {key: _with_token_replaced(value, token, replacement) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_with_token_replaced(value, token, replacement) for value in tree]
+    return replacement if tree == token else tree
 
 
 # --- application ids -----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from skill.local.demo_data import ALICE, FRONT_DOOR, GARAGE
 from skill.local.load import serialized_moto
 from skill.local.stack import LocalStack, reset_container
 from skill.privacy import pseudonyms
+from tests.alexa_schema import AlexaSchema
 from tests.voice import envelopes
 
 ALEXA_USER = "amzn1.ask.account.RACEALICE"
@@ -480,45 +481,50 @@ def _device_added_webhook(alexa: Alexa) -> Callable[[], Any]:
     return lambda: alexa.webhook(event)
 
 
-_ERASURE_BUG = (
-    "BUG (report, issue 10.3): a request that read the partition before SkillDisabled erased it "
-    "writes afterwards with an unconditional create (save_grant/put_profile, upsert_link, "
-    "apply_endpoint_diff); the rows re-appear and, lacking alexa_user_key, no later SkillDisabled "
-    "finds them. Needs an erasure fence in models.store (see report)."
-)
+def _grant_failed(answer: Any, schema: AlexaSchema) -> None:
+    schema.assert_valid(answer)
+    assert answer["event"]["header"]["name"] == "ErrorResponse"
+    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
 
-# (in-flight party, where it is held, how the party is prepared) -> after SkillDisabled completes
-# and the party finishes, nothing of the user may be stored.
+
+def _discovery_answered(answer: Any, schema: AlexaSchema) -> None:
+    assert answer, "Discover.Response with the cameras, just not indexed"  # alexa.discover checks the name
+
+
+def _answered(answer: Any, schema: AlexaSchema) -> None:
+    assert answer == {"version": "1.0", "response": {}}
+
+
+def _no_token(answer: Any, schema: AlexaSchema) -> None:
+    assert answer is None  # the refreshed tokens were dropped: the grant is gone
+
+
+def _accepted(answer: Any, schema: AlexaSchema) -> None:
+    assert answer == 202  # processed (Alexa refused the report: the skill is disabled); no redelivery
+
+
+# (in-flight party, where it is held, what it must answer) -> after SkillDisabled completes and the
+# party finishes, nothing of the user may be stored; a fresh link afterwards works again.
 IN_FLIGHT = [
-    pytest.param(_refresh_expired, _gate_refresh, id="grant refresh"),
-    pytest.param(_device_added_webhook, _gate_webhook, id="device.added webhook"),
+    pytest.param(_refresh_expired, _gate_refresh, _no_token, id="grant refresh"),
+    pytest.param(_device_added_webhook, _gate_webhook, _accepted, id="device.added webhook"),
+    # These three wrote unconditionally before the erasure fence (models.fence, issue 10.3).
+    pytest.param(lambda alexa: alexa.accept_grant, _gate_accept_grant, _grant_failed, id="AcceptGrant"),
+    pytest.param(_new_camera_discovery, _gate_discovery, _discovery_answered, id="Discover"),
     pytest.param(
-        lambda alexa: alexa.accept_grant,
-        _gate_accept_grant,
-        id="AcceptGrant",
-        marks=pytest.mark.xfail(strict=True, reason=_ERASURE_BUG),
-    ),
-    pytest.param(
-        _new_camera_discovery,
-        _gate_discovery,
-        id="Discover",
-        marks=pytest.mark.xfail(strict=True, reason=_ERASURE_BUG),
-    ),
-    pytest.param(
-        lambda alexa: alexa.account_linked,
-        _gate_account_linked,
-        id="SkillAccountLinked",
-        marks=pytest.mark.xfail(strict=True, reason=_ERASURE_BUG),
+        lambda alexa: alexa.account_linked, _gate_account_linked, _answered, id="SkillAccountLinked"
     ),
 ]
 
 
-@pytest.mark.parametrize(("prepare", "hold"), IN_FLIGHT)
+@pytest.mark.parametrize(("prepare", "hold", "answered"), IN_FLIGHT)
 def test_nothing_reappears_after_skill_disabled_completes(
     alexa: Alexa,
     monkeypatch: pytest.MonkeyPatch,
+    alexa_schema: AlexaSchema,
     prepare: Callable[[Alexa], Callable[[], Any]],
     hold: Callable[[pytest.MonkeyPatch, Gate], None],
+    answered: Callable[[Any, AlexaSchema], None],
 ) -> None:
     alexa.fully_linked()
     user_key = alexa.user_key
@@ -530,6 +536,14 @@ def test_nothing_reappears_after_skill_disabled_completes(
         alexa.disable()
         return partition(user_key)
 
-    _, right_after = in_flight_while(party, gate, disable_and_look)
+    answer, right_after = in_flight_while(party, gate, disable_and_look)
     assert right_after == []
     assert partition(user_key) == [], "rows re-appeared after SkillDisabled completed"
+    answered(answer, alexa_schema)
+
+    # The user enables and links the skill again: requests that begin now are not fenced out.
+    monkeypatch.undo()
+    alexa.fully_linked()
+    stored = partition(user_key)
+    assert "profile" in stored and len([sk for sk in stored if sk.startswith("link#")]) == 1
+    assert alexa.indexed_endpoints() == alexa.discover() != set()

@@ -115,6 +115,21 @@ def test_malformed_device_is_skipped_not_fatal(accloud, tokens, alexa_schema) ->
     assert "Broken" not in found and "Front Door" in found
 
 
+def test_a_profile_listed_twice_is_advertised_once(accloud, tokens, alexa_schema) -> None:
+    """Two equal cameraStreamConfigurations fail Amazon's schema (discover() validates the answer)."""
+    p1080 = {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": "H264", "audio_codec": "AAC"}
+    p720 = {"protocol": "RTSP", "width": 1280, "height": 720, "video_codec": "H264", "audio_codec": "G711"}
+    accloud.add_device("alice", "Porch", profiles=[p1080, p720, p1080, p720])
+    porch = discover(tokens["alice"], alexa_schema)["Porch"]
+    (camera,) = [c for c in porch["capabilities"] if c["interface"] == "Alexa.CameraStreamController"]
+    advertised = [
+        (r["width"], r["height"], config["audioCodecs"])
+        for config in camera["cameraStreamConfigurations"]
+        for r in config["resolutions"]
+    ]
+    assert advertised == [(1920, 1080, ["AAC"]), (1280, 720, ["G711"])]
+
+
 def test_three_hundred_endpoint_cap(accloud, tokens, alexa_schema) -> None:
     for i in range(300):
         accloud.add_device("alice", f"Extra {i:03d}")

@@ -148,3 +148,42 @@ def test_malformed_offers_are_invalid_directives(rtc_cloud, tokens, alexa_schema
         payload=payload,
     )
     assert invoke(event, alexa_schema)["event"]["payload"]["type"] == "INVALID_DIRECTIVE"
+
+
+# SessionConnected only notifies: a session ACCloud no longer knows (expired, ACCloud restarted) is
+# acknowledged, not NO_SUCH_ENDPOINT, which would tell Alexa the camera is gone. Ownership is still
+# checked before ACCloud is asked, and ACCloud failures keep their usual mapping.
+@pytest.mark.parametrize(
+    ("user", "fault", "expected", "accloud_asked"),
+    [
+        ("alice", None, "SessionConnected", True),  # ACCloud answers 404: no such open session
+        ("bob", None, "NO_SUCH_ENDPOINT", False),  # Alice's endpointId does not open for Bob
+        ("alice", 503, "BRIDGE_UNREACHABLE", True),
+    ],
+)
+def test_session_connected_for_a_session_accloud_does_not_know(
+    accloud, tokens, alexa_schema, user, fault, expected, accloud_asked
+) -> None:
+    from skill.local.demo_data import ALICE_ID
+    from skill.privacy import pseudonyms
+
+    event = directive(
+        NAMESPACE,
+        "SessionConnected",
+        tokens[user],
+        endpoint_id=pseudonyms.endpoint_id(ALICE_ID, FRONT_DOOR),
+        payload={"sessionId": "never-opened"},
+    )
+    if fault is not None:
+        accloud.set_fault("status", fault, path_prefix="/v1/devices/")  # /v1/me still answers
+    try:
+        answer = invoke(event, alexa_schema)
+    finally:
+        accloud.clear_faults()
+    header, payload = answer["event"]["header"], answer["event"]["payload"]
+    assert (payload.get("type") or header["name"]) == expected
+    if expected == "SessionConnected":
+        assert (header["namespace"], payload) == (NAMESPACE, {"sessionId": "never-opened"})
+    connected_calls = [path for path in accloud.request_counts() if path.endswith("/never-opened/connected")]
+    assert bool(connected_calls) == accloud_asked
+    assert accloud.rtc_sessions(FRONT_DOOR) == {}  # nothing was opened by acknowledging

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 
-from skill.cloud.contract import Device, StreamProfile
+from skill.cloud.contract import Device, StreamProfile, parse_device
 from skill.privacy import pseudonyms
 from skill.smarthome import endpoints
 from skill.smarthome.camera_stream import choose, requested_profiles
@@ -54,6 +56,37 @@ def test_endpoint_ids_are_stable_opaque_and_bound_to_their_owner() -> None:
 def test_bogus_endpoint_ids_are_unknown(bogus: object) -> None:
     with pytest.raises(pseudonyms.UnknownEndpoint):
         pseudonyms.device_id_for("usr_alice", bogus)  # type: ignore[arg-type]
+
+
+_PREFIX = pseudonyms.ENDPOINT_ID_PREFIX
+_BASE64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+
+
+def _spare_bit_set(endpoint: str) -> str:
+    """The last character with an unused low bit set: lenient base64 decodes it to the same bytes."""
+    assert (len(endpoint) - len(_PREFIX)) % 4 in (2, 3), "no spare bits"
+    return endpoint[:-1] + _BASE64URL[_BASE64URL.index(endpoint[-1]) ^ 1]
+
+
+# Other spellings of one sealed device id; before the decoding was strict each opened the device.
+NON_CANONICAL_SPELLINGS = {
+    "padding appended": lambda e: e + "=",
+    "two paddings appended": lambda e: e + "==",
+    "junk appended": lambda e: e + "&&",
+    "junk inside": lambda e: e[:10] + "##" + e[10:],
+    "a spare bit of the last character set": _spare_bit_set,
+    "standard base64 alphabet": lambda e: _PREFIX + e[len(_PREFIX) :].replace("-", "+").replace("_", "/"),
+}
+
+
+@pytest.mark.parametrize("spell", NON_CANONICAL_SPELLINGS.values(), ids=NON_CANONICAL_SPELLINGS.keys())
+def test_only_the_canonical_spelling_of_an_endpoint_id_opens_the_device(spell) -> None:
+    canonical = pseudonyms.endpoint_id("usr_alice", "dev_SN1234567890")
+    spelling = spell(canonical)
+    assert spelling != canonical and spelling.startswith(_PREFIX)
+    assert pseudonyms.device_id_for("usr_alice", canonical) == "dev_SN1234567890"
+    with pytest.raises(pseudonyms.UnknownEndpoint):
+        pseudonyms.device_id_for("usr_alice", spelling)
 
 
 def test_user_keys_differ_per_id_space() -> None:
@@ -115,6 +148,30 @@ def _device(i: int, kind: str = "camera", name: str | None = None) -> Device:
         parent_id="nvr_1" if kind == "nvr_channel" else None,
         profiles=(P720,),
     )
+
+
+def _wire(p: StreamProfile) -> dict:
+    return {"protocol": p.protocol, "width": p.width, "height": p.height,
+            "video_codec": p.video_codec, "audio_codec": p.audio_codec}  # fmt: skip
+
+
+P720_WEBRTC = StreamProfile("WEBRTC", 1280, 720, "H264", "G711")
+
+
+# Alexa's schema wants cameraStreamConfigurations unique: each profile is kept once, first come first.
+@pytest.mark.parametrize(
+    ("listed", "kept"),
+    [
+        ([P1080, P1080], (P1080,)),
+        ([P1080, P720, P1080], (P1080, P720)),
+        ([P720, P1080, P720, P1080, P720], (P720, P1080)),
+        ([P720, P720_WEBRTC, P720], (P720, P720_WEBRTC)),  # same picture, other protocol: both kept
+        ([P1080, P720], (P1080, P720)),
+    ],
+)
+def test_a_profile_listed_twice_is_parsed_once_in_order(listed, kept) -> None:
+    raw = {"id": "dev_1", "name": "Porch", "kind": "camera", "stream_profiles": [_wire(p) for p in listed]}
+    assert parse_device(raw).profiles == kept
 
 
 def test_more_than_300_devices_are_cut_deterministically() -> None:

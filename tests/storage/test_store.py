@@ -53,6 +53,14 @@ def canonical(item: dict[str, Any]) -> str:
     return json.dumps(item, sort_keys=True, default=lambda b: b.hex())
 
 
+def saved_grant(user_key: str, link_key: str, ciphertext: bytes) -> AccountLink:
+    """Store a grant (AcceptGrant) and read the link back, as a refresher would find it."""
+    store.save_grant(user_key, link_key, region="NA", ciphertext=ciphertext, expires_at=NOW)
+    found = store.get_link(user_key, link_key)
+    assert found is not None
+    return found
+
+
 def populate(user_key: str, *, endpoints: int = 3) -> None:
     store.put_profile(user_key, consented_at=NOW, accepted_policy_version="2019-06-01", linked_at=NOW)
     for n in (1, 2):
@@ -71,10 +79,10 @@ ROUND_TRIPS: list[tuple[str, Callable[[], object], list[str]]] = [
     (
         "put_profile",
         lambda: store.put_profile(user(1), consented_at=NOW, accepted_policy_version="v2"),
-        ["PutItem"],
+        ["TransactWriteItems"],  # fenced: the write and the erasure fence check in one call
     ),
     ("touch_profile", lambda: store.touch_profile(user(1)), ["UpdateItem"]),
-    ("upsert_link", lambda: store.upsert_link(user(1), link(1), region="EU"), ["UpdateItem"]),
+    ("upsert_link", lambda: store.upsert_link(user(1), link(1), region="EU"), ["TransactWriteItems"]),
     ("set_events_permitted", lambda: store.set_events_permitted(user(1), link(1), False), ["UpdateItem"]),
     ("get_link", lambda: store.get_link(user(1), link(1)), ["GetItem"]),
     ("links_of", lambda: store.links_of(user(1)), ["Query"]),
@@ -83,7 +91,7 @@ ROUND_TRIPS: list[tuple[str, Callable[[], object], list[str]]] = [
     (
         "save_grant",
         lambda: store.save_grant(user(1), link(1), region="NA", ciphertext=b"x", expires_at=NOW),
-        ["UpdateItem"],
+        ["TransactWriteItems"],
     ),
     ("clear_grant", lambda: store.clear_grant(user(1), link(1)), ["UpdateItem"]),
     (
@@ -99,12 +107,28 @@ ROUND_TRIPS: list[tuple[str, Callable[[], object], list[str]]] = [
             upserts={f"z1_new{i}": CAMERA for i in range(30)},
             removals=[f"z1_old{i}" for i in range(5)],
         ),
+        ["TransactWriteItems"],
+    ),
+    (
+        "apply_endpoint_diff 150 up + 60 down",
+        lambda: store.apply_endpoint_diff(
+            user(1),
+            upserts={f"z1_new{i}": CAMERA for i in range(150)},
+            removals=[f"z1_old{i}" for i in range(60)],
+        ),
+        ["TransactWriteItems"] * 3,  # 99 writes and the fence check per call
+    ),
+    (
+        "apply_endpoint_diff 30 down only (unfenced)",
+        lambda: store.apply_endpoint_diff(user(1), upserts={}, removals=[f"z1_old{i}" for i in range(30)]),
         ["BatchWriteItem", "BatchWriteItem"],
     ),
     ("export_user", lambda: store.export_user(user(1)), ["Query"]),
     ("erase_user (3 items)", lambda: store.erase_user(user(1)), ["Query", "BatchWriteItem"]),
     ("claim_event", lambda: store.claim_event("evt_1", 300), ["PutItem"]),
-    ("put_rtc_session", lambda: store.put_rtc_session(user(1), "s", ttl_seconds=60), ["PutItem"]),
+    ("put_rtc_session", lambda: store.put_rtc_session(user(1), "s", ttl_seconds=60), ["TransactWriteItems"]),
+    ("begin_erasure", lambda: store.begin_erasure(user(1)), ["PutItem"]),
+    ("complete_erasure", lambda: store.complete_erasure(user(1), NOW), ["UpdateItem"]),
     ("get_rtc_session", lambda: store.get_rtc_session(user(1), "s"), ["GetItem"]),
     ("delete_rtc_session", lambda: store.delete_rtc_session(user(1), "s"), ["DeleteItem"]),
 ]
@@ -127,7 +151,7 @@ def test_round_trips(
 
 
 def test_acquire_and_finish_lease_are_one_update_each(aws_stack: object, dynamo_calls: DynamoCalls) -> None:
-    current = store.save_grant(user(1), link(1), region="NA", ciphertext=b"old", expires_at=NOW)
+    current = saved_grant(user(1), link(1), b"old")
     dynamo_calls.clear()
     leased = store.acquire_refresh_lease(current, owner="me", until=NOW + timedelta(seconds=15))
     store.finish_refresh(user(1), link(1), owner="me", ciphertext=b"new", expires_at=NOW)
@@ -166,9 +190,12 @@ def test_profile_round_trip_and_touch(aws_stack: object) -> None:
 
 
 def test_upsert_link_creates_then_updates_keeping_what_it_is_not_given(aws_stack: object) -> None:
-    first = store.upsert_link(user(1), link(1), region="NA", alexa_user_key=alexa(1), linked_at=NOW)
+    store.upsert_link(user(1), link(1), region="NA", alexa_user_key=alexa(1), linked_at=NOW)
+    first = store.get_link(user(1), link(1))
     store.save_grant(user(1), link(1), region="NA", ciphertext=b"grant", expires_at=NOW)
-    second = store.upsert_link(user(1), link(1), region="EU", linked_at=NOW + timedelta(days=1))
+    store.upsert_link(user(1), link(1), region="EU", linked_at=NOW + timedelta(days=1))
+    second = store.get_link(user(1), link(1))
+    assert first is not None and second is not None
     assert first.version == 1 and second.version == 3
     assert second.region == "EU"
     assert second.linked_at == NOW  # only set when the link is new
@@ -215,7 +242,7 @@ LEASE_UNTIL = NOW + timedelta(seconds=15)
 
 
 def test_lease_is_only_taken_on_an_unchanged_row(aws_stack: object) -> None:
-    read = store.save_grant(user(1), link(1), region="NA", ciphertext=b"old", expires_at=NOW)
+    read = saved_grant(user(1), link(1), b"old")
     store.upsert_link(user(1), link(1), region="NA", alexa_user_key=alexa(1))  # someone else writes
     assert store.acquire_refresh_lease(read, owner="late", until=LEASE_UNTIL) is None
     fresh = store.get_link(user(1), link(1))
@@ -236,7 +263,7 @@ def test_lease_is_only_taken_on_an_unchanged_row(aws_stack: object) -> None:
 def test_a_refresh_cannot_store_over_a_newer_grant_or_a_deletion(
     aws_stack: object, interruption: str, grant_after: object
 ) -> None:
-    read = store.save_grant(user(1), link(1), region="NA", ciphertext=b"old", expires_at=NOW)
+    read = saved_grant(user(1), link(1), b"old")
     assert store.acquire_refresh_lease(read, owner="slow", until=LEASE_UNTIL) is not None
     if interruption == "new grant":
         store.save_grant(user(1), link(1), region="NA", ciphertext=b"accepted-again", expires_at=NOW)
@@ -253,7 +280,7 @@ def test_a_refresh_cannot_store_over_a_newer_grant_or_a_deletion(
 
 
 def test_clear_grant_keeps_the_link_and_respects_the_lease_owner(aws_stack: object) -> None:
-    read = store.save_grant(user(1), link(1), region="NA", ciphertext=b"g", expires_at=NOW)
+    read = saved_grant(user(1), link(1), b"g")
     store.acquire_refresh_lease(read, owner="me", until=LEASE_UNTIL)
     assert store.clear_grant(user(1), link(1), lease_owner="someone-else") is False
     assert store.clear_grant(user(1), link(1), lease_owner="me") is True

@@ -84,6 +84,13 @@ def test_account_linked_records_the_keyed_alexa_user_and_consent(voice_stack: Ac
         ("https://api.eu.amazonalexa.com", "EU"),
         ("https://api.fe.amazonalexa.com", "FE"),
         ("https://unknown.example", "NA"),  # the deployment's home region (us-east-1 in tests)
+        ("https://API.EU.AMAZONALEXA.COM", "EU"),
+        # No URL at all: urlsplit raised ValueError, so the link was never recorded and the failed
+        # invocation made Alexa redeliver the event. The home region, like an unknown host.
+        ("https://[api.eu.amazonalexa.com", "NA"),
+        ("https://api.fe.amazonalexa.com]/", "NA"),
+        ("https://api.eu.amazonalexa.com\uff03@evil.example", "NA"),  # fullwidth "#": NFKC makes it "#"
+        ("", "NA"),
     ],
 )
 def test_account_linked_takes_the_region_from_the_api_endpoint(
