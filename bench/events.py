@@ -9,8 +9,6 @@ import time
 import uuid
 from typing import Any
 
-from skill.local.directives import advertised_streams, directive
-
 # A small but well-formed WebRTC offer; the benchmark's ACCloud answers it without a real peer.
 OFFER_SDP = (
     "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -20,8 +18,51 @@ OFFER_SDP = (
 ANSWER_SDP = OFFER_SDP.replace("recvonly", "sendonly")
 
 
+# directive() and stream_payload() repeat skill/local/directives.py on purpose: the scale child
+# imports this module inside the Lambda package alone, which leaves skill/local out.
+def directive(
+    namespace: str,
+    name: str,
+    token: str,
+    *,
+    endpoint: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
+    body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
+    if endpoint is None:
+        where = "scope" if namespace == "Alexa.Discovery" else "grantee"
+        body["payload"].setdefault(where, {"type": "BearerToken", "token": token})
+    else:
+        header["correlationToken"] = uuid.uuid4().hex
+        body["endpoint"] = {
+            "scope": {"type": "BearerToken", "token": token},
+            "endpointId": endpoint["endpointId"],
+            "cookie": endpoint.get("cookie", {}),
+        }
+    return {"directive": body}
+
+
 def discover(token: str) -> dict[str, Any]:
     return directive("Alexa.Discovery", "Discover", token)
+
+
+def stream_payload(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """What an Echo Show asks for: every configuration the endpoint advertised in discovery."""
+    (camera,) = [c for c in endpoint["capabilities"] if c["interface"] == "Alexa.CameraStreamController"]
+    return {
+        "cameraStreams": [
+            {
+                "protocol": "RTSP",
+                "resolution": resolution,
+                "authorizationType": "NONE",
+                "videoCodec": config["videoCodecs"][0],
+                "audioCodec": config["audioCodecs"][0],
+            }
+            for config in camera["cameraStreamConfigurations"]
+            for resolution in config["resolutions"]
+        ]
+    }
 
 
 def initialize_streams(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +71,7 @@ def initialize_streams(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
         "InitializeCameraStreams",
         token,
         endpoint=endpoint,
-        payload=advertised_streams(endpoint),
+        payload=stream_payload(endpoint),
     )
 
 
