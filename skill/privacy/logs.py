@@ -108,6 +108,10 @@ def scrub(value: Any, key: str = "") -> Any:
         return scrub_text(value)
     if isinstance(value, Mapping):
         return {str(k): scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        # A NamedTuple is a record (contract.Device, StreamProfile), not a list of values: its
+        # fields (a camera name, a raw device id) carry no key to judge them by. Type name only.
+        return scrub_text(type(value).__name__)
     if isinstance(value, list | tuple | set | frozenset):
         return [scrub(v) for v in value]
     if value is None or isinstance(value, bool | int | float):

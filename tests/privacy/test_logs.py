@@ -64,6 +64,25 @@ def test_safe_fields_and_correlation_id_survive(captured: io.StringIO) -> None:
     logs.correlation_id.set(None)
 
 
+def test_records_in_fields_are_logged_as_their_type_only(captured: io.StringIO) -> None:
+    """A Device or StreamProfile is a NamedTuple: logged by mistake, it would otherwise read as a
+    list of its values, a camera's name and raw ACCloud id among them."""
+    from skill.cloud.contract import Device, StreamProfile
+
+    device = Device("dev_raw_123", "Front Door", "doorbell", "C190", "v1", True, False)
+    logs.log(logging.getLogger("test"), logging.INFO, "oops", thing=device, many=[device])
+    logs.log(
+        logging.getLogger("test"), logging.INFO, "oops", profile=StreamProfile("RTSP", 1, 1, "H264", "AAC")
+    )
+    first, second = lines(captured)
+    assert first["fields"] == {"thing": "Device", "many": ["Device"]}
+    assert second["fields"] == {"profile": "StreamProfile"}
+    assert "dev_raw_123" not in captured.getvalue() and "Front Door" not in captured.getvalue()
+    plain = ("Front", 2)  # a plain tuple is still a sequence of values, each scrubbed
+    logs.log(logging.getLogger("test"), logging.INFO, "pair", pair=plain)
+    assert lines(captured)[-1]["fields"] == {"pair": ["Front", 2]}
+
+
 def test_exceptions_are_logged_without_their_message(captured: io.StringIO) -> None:
     try:
         raise ValueError("token Atza|leak and Front Door")
