@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from skill.cloud.contract import Device, StreamProfile, parse_profile
 from skill.privacy import pseudonyms
@@ -100,79 +100,115 @@ def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
         return None
 
 
-def describe(
-    owner_user_id: str, device: Device, *, capability_entries: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport).
+class _Look(NamedTuple):
+    """The parts of an endpoint that follow from the device's shape, model and firmware."""
 
-    ``capability_entries``: the device's ``capabilities.discovery_entries``, when the caller has
-    them already (``DescribeMany`` shares them between devices of one shape).
-    """
+    description: str
+    categories: list[str]
+    attributes: dict[str, str]
+    capabilities: list[dict[str, Any]]
+    cookie: dict[str, str] | None
+
+
+def _look_of(device: Device, capability_entries: list[dict[str, Any]]) -> _Look:
+    attributes = {"manufacturer": MANUFACTURER}
+    if device.model:
+        attributes["model"] = _clip(device.model, MAX_ATTRIBUTE)
+    if device.firmware:
+        attributes["firmwareVersion"] = _clip(device.firmware, MAX_ATTRIBUTE)
+    return _Look(
+        description=description(device),
+        categories=list(_CATEGORIES[device.kind]),
+        attributes=attributes,
+        capabilities=capability_entries,
+        cookie={_PROFILE_COOKIE: encode_profiles(device.profiles)} if device.profiles else None,
+    )
+
+
+def _endpoint(owner_user_id: str, device: Device, look: _Look) -> dict[str, Any]:
     endpoint: dict[str, Any] = {
         "endpointId": pseudonyms.endpoint_id(owner_user_id, device.id),
         "manufacturerName": MANUFACTURER,
         "friendlyName": friendly_name(device.name),
-        "description": description(device),
-        "displayCategories": list(_CATEGORIES[device.kind]),
-        "additionalAttributes": {"manufacturer": MANUFACTURER},
-        "capabilities": (
-            capability_entries if capability_entries is not None else capabilities.discovery_entries(device)
-        ),
+        "description": look.description,
+        "displayCategories": look.categories,
+        "additionalAttributes": look.attributes,
+        "capabilities": look.capabilities,
     }
-    if device.model:
-        endpoint["additionalAttributes"]["model"] = _clip(device.model, MAX_ATTRIBUTE)
-    if device.firmware:
-        endpoint["additionalAttributes"]["firmwareVersion"] = _clip(device.firmware, MAX_ATTRIBUTE)
-    if device.profiles:
-        endpoint["cookie"] = {_PROFILE_COOKIE: encode_profiles(device.profiles)}
+    if look.cookie is not None:
+        endpoint["cookie"] = look.cookie
     return endpoint
 
 
-def capability_digest(endpoint: dict[str, Any], *, capabilities_json: str | None = None) -> str:
+def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
+    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport)."""
+    return _endpoint(owner_user_id, device, _look_of(device, capabilities.discovery_entries(device)))
+
+
+def capability_digest(endpoint: dict[str, Any]) -> str:
     """A short digest of what Alexa knows about an endpoint; a change means AddOrUpdateReport.
 
     SHA-256 (16 hex digits) of ``json.dumps`` with ``sort_keys=True`` of the endpoint's friendlyName,
     description, displayCategories and capabilities. The text is put together from its parts (keys
-    in sorted order, json's default separators) so that ``capabilities_json``, the capabilities
-    already encoded that way, can be reused across endpoints of one shape.
+    in sorted order, json's default separators) so that ``DescribeMany`` can hash everything
+    before the friendlyName once for all the endpoints that share it.
     """
-    caps = (
-        capabilities_json if capabilities_json is not None else _DIGEST_JSON.encode(endpoint["capabilities"])
+    head = _digest_head(
+        _DIGEST_JSON.encode(endpoint["capabilities"]), endpoint["description"], endpoint["displayCategories"]
     )
-    text = "".join(
+    return hashlib.sha256((head + _digest_tail(endpoint["friendlyName"])).encode()).hexdigest()[:16]
+
+
+def _digest_head(capabilities_json: str, description: str, categories: list[str]) -> str:
+    return "".join(
         (
             '{"capabilities": ',
-            caps,
+            capabilities_json,
             ', "description": ',
-            _json_str(endpoint["description"]),
+            _json_str(description),
             ', "displayCategories": [',
-            ", ".join(_json_str(category) for category in endpoint["displayCategories"]),
+            ", ".join(_json_str(category) for category in categories),
             '], "friendlyName": ',
-            _json_str(endpoint["friendlyName"]),
-            "}",
         )
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _digest_tail(friendly: str) -> str:
+    return _json_str(friendly) + "}"
 
 
 class DescribeMany:
-    """``describe`` and ``capability_digest`` for one discovery's devices. Devices of one
-    ``capabilities.shape`` share their capability entries (one list object: the endpoints are
-    serialised, never modified) and the entries' JSON for the digest."""
+    """``describe`` and ``capability_digest`` for one discovery's devices.
+
+    Devices alike in ``capabilities.shape``, model and firmware (an NVR's channels, a fleet of one
+    camera model) share one ``_Look``: the same description, categories, attributes, capabilities
+    and cookie objects (the endpoints are serialised, never modified), and the digest's SHA-256
+    state after everything but the friendlyName. Per device there remain the endpointId, the name,
+    one dict and a copy of that state.
+    """
 
     def __init__(self, owner_user_id: str) -> None:
         self.owner_user_id = owner_user_id
-        self._shapes: dict[tuple[Any, ...], tuple[list[dict[str, Any]], str]] = {}
+        self._entries: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._looks: dict[tuple[Any, ...], tuple[_Look, Any]] = {}
 
     def __call__(self, device: Device) -> tuple[dict[str, Any], str]:
         """(endpoint, capability digest); raises like ``describe``."""
-        key = capabilities.shape(device)
-        shared = self._shapes.get(key)
-        if shared is None:
-            entries = capabilities.discovery_entries(device)
-            shared = self._shapes[key] = (entries, _DIGEST_JSON.encode(entries))
-        endpoint = describe(self.owner_user_id, device, capability_entries=shared[0])
-        return endpoint, capability_digest(endpoint, capabilities_json=shared[1])
+        shape = capabilities.shape(device)
+        key = (*shape, device.model, device.firmware)
+        found = self._looks.get(key)
+        if found is None:
+            entries = self._entries.get(shape)
+            if entries is None:
+                entries = self._entries[shape] = capabilities.discovery_entries(device)
+            look = _look_of(device, entries)
+            head = _digest_head(_DIGEST_JSON.encode(entries), look.description, look.categories)
+            found = self._looks[key] = (look, hashlib.sha256(head.encode()))
+        look, digest_head = found
+        endpoint = _endpoint(self.owner_user_id, device, look)
+        digest = digest_head.copy()
+        digest.update(_digest_tail(endpoint["friendlyName"]).encode())
+        return endpoint, digest.hexdigest()[:16]
 
 
 def select(devices: list[Device]) -> tuple[list[Device], int]:

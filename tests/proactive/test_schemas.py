@@ -191,7 +191,7 @@ def test_the_rest_of_a_discovery_message_still_meets_the_official_schema(alexa_s
 
 
 def test_cameras_without_person_detection_have_no_smartvision() -> None:
-    plain = Device(**{**DOORBELL.__dict__, "person_detection": False})
+    plain = DOORBELL._replace(person_detection=False)
     assert not any(isinstance(c, capabilities.ObjectDetectionSensor) for c in capabilities.for_device(plain))
     assert any(isinstance(c, capabilities.ObjectDetectionSensor) for c in capabilities.for_device(DOORBELL))
 

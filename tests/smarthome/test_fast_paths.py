@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import unicodedata
@@ -67,11 +66,30 @@ def test_describe_many_equals_describe_and_the_original_digest(found: list[Devic
         assert digest == endpoints.capability_digest(endpoint) == plain_digest(endpoint)
 
 
+def test_devices_sharing_a_look_keep_their_own_names_ids_and_digests() -> None:
+    """An NVR's channels: one shape, model and firmware, so one shared ``_Look`` and one hashed
+    digest head; each endpoint still gets its own id, name and the digest its own name gives."""
+    channel = Device(
+        id="dev_ch0", name="Channel 0", kind="nvr_channel", model="N8", firmware="v1", online=True,
+        privacy_mode=False, parent_id="nvr_1", motion_detection=True, profiles=(PROFILES[0],),
+    )  # fmt: skip
+    channels = [channel._replace(id=f"dev_ch{n}", name=f"Channel {n}") for n in range(4)]
+    describe = endpoints.DescribeMany("usr_owner")
+    found = [describe(device) for device in channels]
+    assert len({endpoint["endpointId"] for endpoint, _ in found}) == 4
+    assert [endpoint["friendlyName"] for endpoint, _ in found] == [f"Channel {n}" for n in range(4)]
+    assert len({digest for _, digest in found}) == 4
+    for device, (endpoint, digest) in zip(channels, found, strict=True):
+        assert endpoint == endpoints.describe("usr_owner", device)
+        assert digest == plain_digest(endpoint)
+    assert found[0][0]["capabilities"] is found[3][0]["capabilities"]  # built once for the look
+
+
 @settings(max_examples=150, deadline=None)
 @given(devices(), devices())
 def test_capabilities_read_nothing_but_the_shape(first: Device, second: Device) -> None:
     """Devices that differ only outside ``capabilities.shape`` get the same discovery entries."""
-    twin = dataclasses.replace(second, **{name: getattr(first, name) for name in capabilities.SHAPE_FIELDS})
+    twin = second._replace(**{name: getattr(first, name) for name in capabilities.SHAPE_FIELDS})
     assert capabilities.shape(twin) == capabilities.shape(first)
     assert capabilities.discovery_entries(twin) == capabilities.discovery_entries(first)
 
