@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import weakref
 from typing import Any, NamedTuple
 
 from models.errors import StoreUnavailable
@@ -26,6 +27,9 @@ from models.keys import CAPABILITY_DIGEST, ENDPOINT_PREFIX, LINK_PREFIX
 _RAW_ITEMS = "ZosiRawItems"
 _RAW_NEXT = "ZosiRawLastEvaluatedKey"
 _taking_raw: contextvars.ContextVar[bool] = contextvars.ContextVar("zosi_raw_query", default=False)
+# Clients that carry the hook already: botocore's register checks the handler's signature on
+# every call (~35 µs here), even when unique_id makes it a no-op.
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class DigestView(NamedTuple):
@@ -59,7 +63,9 @@ def read_digests(user_key: str, *, page_size: int | None = None) -> DigestView:
     token = _taking_raw.set(True)
     try:
         client = aws.client("dynamodb")
-        client.meta.events.register("before-parse.dynamodb.Query", _keep_raw_items, unique_id=_RAW_ITEMS)
+        if client not in _hooked:
+            client.meta.events.register("before-parse.dynamodb.Query", _keep_raw_items, unique_id=_RAW_ITEMS)
+            _hooked.add(client)
         while True:
             page = client.query(**request)
             items = page[_RAW_ITEMS] if _RAW_ITEMS in page else page.get("Items", ())

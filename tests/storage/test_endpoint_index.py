@@ -71,6 +71,38 @@ def test_pynamodb_queries_on_the_shared_client_are_parsed_as_ever(aws_stack: obj
     assert [link.link_key for link in store.links_of(user)] == [pseudonyms.link_key("lnk_5")]
 
 
+def test_the_raw_items_hook_is_registered_once_per_client(
+    aws_stack: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's register inspects the handler on every call even when unique_id makes it a
+    no-op; each client gets the hook once, and a client made later (a reset container) gets it too."""
+    from botocore.hooks import EventAliaser
+
+    from tests.conftest import reset_caches
+
+    registered: list[object] = []
+    original = EventAliaser.register
+
+    def spy(
+        self: EventAliaser, event_name: str, handler: object, unique_id: object = None, **kw: object
+    ) -> None:
+        if unique_id == "ZosiRawItems":
+            registered.append(self)
+        original(self, event_name, handler, unique_id, **kw)
+
+    monkeypatch.setattr(EventAliaser, "register", spy)
+    user = pseudonyms.user_key("usr_6")
+    store.upsert_link(user, pseudonyms.link_key("lnk_6"), region="NA")
+    store.apply_endpoint_diff(user, upserts={"z1_a": CAMERA})
+    for _ in range(3):
+        assert read_digests(user) == (True, {"z1_a": CAMERA.capability_digest})
+    assert len(registered) == 1
+    reset_caches()
+    for _ in range(2):
+        assert read_digests(user) == (True, {"z1_a": CAMERA.capability_digest})
+    assert len(registered) == 2
+
+
 def test_an_index_without_a_link_is_reported_as_unlinked(aws_stack: object) -> None:
     user = pseudonyms.user_key("usr_3")
     store.apply_endpoint_diff(user, upserts={"z1_a": CAMERA})
