@@ -130,8 +130,18 @@ def rows() -> Rows:
 THROUGHPUT_EXCEEDED = "ProvisionedThroughputExceededException"
 THROTTLING = "ThrottlingException"
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# Not an error code of its own: a transaction cancelled because another one held an item.
+TRANSACTION_CONFLICT = "TransactionConflict"
 _WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
-WRITES = _WRITE_OPERATIONS | {"BatchWriteItem", "TransactWriteItems"}
+_TRANSACTION = "TransactWriteItems"
+WRITES = _WRITE_OPERATIONS | {"BatchWriteItem", _TRANSACTION}
+# DynamoDB's texts (API reference, TransactionCanceledException): per-item reason messages and the
+# exception's message, which lists every item's code in request order.
+_REASON_MESSAGES = {
+    "ConditionalCheckFailed": "The conditional request failed",
+    TRANSACTION_CONFLICT: "Transaction is ongoing for the item.",
+}
+_CANCELLED = "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]"
 
 
 @dataclass
@@ -140,13 +150,21 @@ class DynamoFaults:
 
     ``error=THROUGHPUT_EXCEEDED`` / ``THROTTLING``: every call fails (botocore retries these, with
     its real backoff, before giving up). ``error=CONDITION_FAILED``: only writes that carry a
-    condition fail, as they would if another writer had got there first.
+    condition fail, as they would if another writer had got there first: a PutItem, UpdateItem or
+    DeleteItem with ConditionalCheckFailedException, a TransactWriteItems in which any item has a
+    condition (a ConditionCheck always has) with TransactionCanceledException, reason
+    ``ConditionalCheckFailed`` for each item with a condition and ``None`` for the others.
+    ``error=TRANSACTION_CONFLICT``: TransactWriteItems is cancelled with reason
+    ``TransactionConflict`` on its first item (for the skill's fenced writes, the erasure-fence
+    check that every transaction of a user shares) and ``None`` for the others.
+    ``times``: only that many attempts fail, the later ones go through (None: all of them).
 
     Hooks the shared client of ``skill.aws`` (pynamodb and the botocore reader both use it):
     ``before-call`` counts each API call once, ``before-send`` answers each HTTP attempt.
     """
 
     error: str | None = None
+    times: int | None = None
     calls: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     conditional_writes: int = 0
@@ -181,23 +199,54 @@ class DynamoFaults:
         operation = event_name.rsplit(".", 1)[-1]
         self.attempts[operation] += 1
         body = json.loads(request.body or b"{}")
-        conditional = operation in _WRITE_OPERATIONS and ("ConditionExpression" in body or "Expected" in body)
+        # One flag per transaction item (an item is {"Put" | "Update" | "Delete" | "ConditionCheck": {...}}).
+        conditions = [
+            any("ConditionExpression" in action for action in item.values())
+            for item in (body.get("TransactItems", []) if operation == _TRANSACTION else [])
+        ]
+        conditional = any(conditions) or (
+            operation in _WRITE_OPERATIONS and ("ConditionExpression" in body or "Expected" in body)
+        )
         self.conditional_writes += conditional
-        if self.error is None or (self.error == CONDITION_FAILED and not conditional):
+        hit = {
+            None: False,
+            CONDITION_FAILED: conditional,
+            TRANSACTION_CONFLICT: operation == _TRANSACTION,
+        }.get(self.error, True)
+        if not hit or (self.times is not None and self.failed >= self.times):
             return None  # on to moto
         self.failed += 1
-        answer = _dynamodb_error(request.url, self.error)
+        if self.error == CONDITION_FAILED and operation == _TRANSACTION:
+            codes = ["ConditionalCheckFailed" if flag else "None" for flag in conditions]
+            answer = _transaction_cancelled(request.url, codes)
+        elif self.error == TRANSACTION_CONFLICT:
+            answer = _transaction_cancelled(
+                request.url, [TRANSACTION_CONFLICT] + ["None"] * (len(conditions) - 1)
+            )
+        else:
+            answer = _dynamodb_error(request.url, {"message": "injected"}, str(self.error))
         # botocore hands before-send to every handler, moto's too: aimed elsewhere, moto leaves it alone
         # (otherwise moto would apply the write and only the answer would say it failed).
         request.url = "https://fault-injected.invalid/"
         return answer
 
 
-def _dynamodb_error(url: str, code: str) -> Any:
+def _transaction_cancelled(url: str, codes: list[str]) -> Any:
+    """TransactionCanceledException as DynamoDB sends it: one reason per item, in request order;
+    an item without an error has code ``None`` and no message."""
+    reasons = [
+        {"Code": code, "Message": _REASON_MESSAGES[code]} if code != "None" else {"Code": "None"}
+        for code in codes
+    ]
+    fields = {"CancellationReasons": reasons, "Message": _CANCELLED.format(", ".join(codes))}
+    return _dynamodb_error(url, fields, "TransactionCanceledException")
+
+
+def _dynamodb_error(url: str, fields: dict[str, Any], code: str) -> Any:
     from botocore.awsrequest import AWSResponse
     from moto.core.botocore_stubber import MockRawResponse
 
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"})
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", **fields})
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "reliability-suite"}
     return AWSResponse(url, 400, headers, MockRawResponse(body.encode()))
 

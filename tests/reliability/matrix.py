@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from typing import Final
 
 STREAM_LIMIT, DEFAULT_LIMIT = 6.0, 8.0  # seconds Alexa waits for a stream directive / anything else
+# Cancelled transactions in a row: models/store.py retries a conflicted one three times, so the
+# whole retry budget is spent and the fourth attempt must go through.
+TRANSIENT_CONFLICTS = 3
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,16 @@ FAULTS: Final = [
     Fault("gateway_5xx", "gateway", "Event Gateway 503"),
     Fault("ddb_throughput", "dynamodb", "DynamoDB ProvisionedThroughputExceededException"),
     Fault("ddb_throttling", "dynamodb", "DynamoDB ThrottlingException"),
-    Fault("ddb_condition", "dynamodb", "DynamoDB ConditionalCheckFailedException on conditional writes"),
+    Fault(
+        "ddb_condition",
+        "dynamodb",
+        "DynamoDB conditions fail: ConditionalCheckFailedException, or TransactionCanceledException",
+    ),
+    Fault(
+        "ddb_transaction_conflict",
+        "dynamodb",
+        f"DynamoDB TransactionConflict cancels the first {TRANSIENT_CONFLICTS} transaction attempts",
+    ),
 ]
 FAULT_BY_KEY: Final = {fault.key: fault for fault in FAULTS}
 
@@ -128,6 +140,8 @@ def _webhook(key: str, kept: tuple[str, ...] = (), *, index: tuple[str, ...] = (
         "gateway_403_permission": Expect("202 accepted", (*accepted, "-grant", "-events"), 0),
         "ddb_condition": Expect("200 duplicate", (), 0),
     }
+    if index:  # the index write after delivery is a fenced transaction: conflicts are retried
+        cells["ddb_transaction_conflict"] = Expect("202 accepted", (*accepted, *index), 1)
     cells.update({fault: Expect("503 retry_later", kept, 0) for fault in GATEWAY_RETRYABLE})
     cells.update({fault: Expect("503 unavailable", (), 0) for fault in DDB_THROTTLES})
     return Path(key, "webhook", DEFAULT_LIMIT, cells)
@@ -149,8 +163,12 @@ PATHS: Final = [
         "Discover.Response",
         stream=False,
         stored=("+index",),
-        # The index is a cache of what Alexa knows: DynamoDB trouble must not cost the answer.
-        dynamodb={fault: Expect("Discover.Response") for fault in DDB_THROTTLES},
+        # The index is a cache of what Alexa knows: DynamoDB trouble must not cost the answer. A
+        # refused fence check (the user erased meanwhile) stores nothing either; conflicts are retried.
+        dynamodb={
+            **{fault: Expect("Discover.Response") for fault in (*DDB_THROTTLES, "ddb_condition")},
+            "ddb_transaction_conflict": Expect("Discover.Response", ("+index",)),
+        },
     ),
     _directive("InitializeCameraStreams", "Response", stream=True),
     _directive("InitiateSessionWithOffer", "AnswerGeneratedForSession", stream=True),
@@ -167,7 +185,8 @@ PATHS: Final = [
             **{fault: Expect("ACCEPT_GRANT_FAILED") for fault in ACCLOUD_FAULTS},
             "lwa_down": Expect("ACCEPT_GRANT_FAILED"),
             "lwa_invalid_grant": Expect("ACCEPT_GRANT_FAILED"),
-            **{fault: Expect("ACCEPT_GRANT_FAILED") for fault in DDB_THROTTLES},
+            **{fault: Expect("ACCEPT_GRANT_FAILED") for fault in (*DDB_THROTTLES, "ddb_condition")},
+            "ddb_transaction_conflict": Expect("AcceptGrant.Response", ("+grant",)),
         },
     ),
     _webhook("webhook doorbell.pressed"),

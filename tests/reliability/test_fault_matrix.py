@@ -52,6 +52,7 @@ from tests.reliability.harness import (
     CONDITION_FAILED,
     THROTTLING,
     THROUGHPUT_EXCEEDED,
+    TRANSACTION_CONFLICT,
     CallSpy,
     DynamoFaults,
     LambdaContext,
@@ -238,10 +239,11 @@ _GATEWAY = {
     "gateway_429": (429, None),
     "gateway_5xx": (503, None),
 }
-_DYNAMODB = {
-    "ddb_throughput": THROUGHPUT_EXCEEDED,
-    "ddb_throttling": THROTTLING,
-    "ddb_condition": CONDITION_FAILED,
+_DYNAMODB: dict[str, tuple[str, int | None]] = {  # error, how many attempts fail (None: all)
+    "ddb_throughput": (THROUGHPUT_EXCEEDED, None),
+    "ddb_throttling": (THROTTLING, None),
+    "ddb_condition": (CONDITION_FAILED, None),
+    "ddb_transaction_conflict": (TRANSACTION_CONFLICT, matrix.TRANSIENT_CONFLICTS),
 }
 
 
@@ -278,7 +280,7 @@ def injected(
             status, code = _GATEWAY[fault]
             world.gateway.fail_next(status, code, times=100)
         elif fault in _DYNAMODB:
-            dynamodb.error = _DYNAMODB[fault]
+            dynamodb.error, dynamodb.times = _DYNAMODB[fault]
         yield
 
 
@@ -398,12 +400,72 @@ def test_cell(
             "accloud": spy.counts["accloud"],
             "lwa": spy.counts["lwa"],
             "gateway": spy.counts["gateway"],
-            "dynamodb": dynamodb.conditional_writes if fault.key == "ddb_condition" else dynamodb.total,
+            "dynamodb": {
+                "ddb_condition": dynamodb.conditional_writes,
+                "ddb_transaction_conflict": dynamodb.calls["TransactWriteItems"],
+            }.get(fault.key, dynamodb.total),
         }.get(fault.service)
         if path.untouched(fault.key):
             assert met == 0, f"the path reached {fault.service}, which the table says it never calls"
         elif fault.key != "none":
             assert met, f"the fault was never met: no call to {fault.service}"
+        if fault.key == "ddb_transaction_conflict" and not path.untouched(fault.key):
+            # Every injected conflict was answered: the retries really ran before the outcome above.
+            assert dynamodb.failed == matrix.TRANSIENT_CONFLICTS
+
+
+# --- the injected transaction cancellations are DynamoDB's --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "times", "reasons", "outcome"),
+    [
+        # The fence check carries a condition, the put none: the user was erased meanwhile.
+        (CONDITION_FAILED, None, ["ConditionalCheckFailed", "None"], "erased"),
+        # Conflicts on the shared fence item: retried until the budget is spent, then written...
+        (TRANSACTION_CONFLICT, matrix.TRANSIENT_CONFLICTS, ["TransactionConflict", "None"], "written"),
+        # ...or, never clearing, a storage failure and not an erasure.
+        (TRANSACTION_CONFLICT, None, ["TransactionConflict", "None"], "unavailable"),
+    ],
+)
+def test_injected_transaction_cancellations_parse_like_dynamodb_answers(
+    world: World, error: str, times: int | None, reasons: list[str], outcome: str
+) -> None:
+    """botocore parses the injected answer as it parses DynamoDB's, and models/store.py decides on it."""
+    from botocore.exceptions import ClientError
+
+    from skill import aws
+
+    world.fresh()
+    table = config.settings().table_name
+    probe = {"pk": {"S": "probe"}, "sk": {"S": "probe"}}
+    items = [
+        {
+            "ConditionCheck": {
+                "TableName": table,
+                "Key": probe,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {"Put": {"TableName": table, "Item": probe}},
+    ]
+    with DynamoFaults(error=error).installed(), pytest.raises(ClientError) as cancelled:
+        aws.client("dynamodb").transact_write_items(TransactItems=items)
+    answer = cancelled.value.response
+    assert answer["Error"]["Code"] == "TransactionCanceledException"
+    assert [reason["Code"] for reason in answer["CancellationReasons"]] == reasons
+    assert answer["Error"]["Message"].endswith(f"[{', '.join(reasons)}]")
+
+    with DynamoFaults(error=error, times=times).installed() as dynamodb:
+        if outcome == "written":
+            linked()  # two fenced transactions: the first meets every conflict
+            assert dynamodb.failed == matrix.TRANSIENT_CONFLICTS
+        else:
+            with pytest.raises(store.StoreUnavailable) as refused:
+                linked()
+            assert isinstance(refused.value, store.ErasedDuringRequest) == (outcome == "erased")
+    stored = Counter(row[1] for row in rows().kinds.elements())
+    assert stored == (Counter({"profile": 1, "link": 1}) if outcome == "written" else Counter())
 
 
 def test_the_documented_table_is_the_tested_one() -> None:
