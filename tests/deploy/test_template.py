@@ -590,6 +590,44 @@ def test_samconfig_environment_deploys_its_alexa_region(
     assert AWS_REGION_TO_ALEXA_REGION[region] == alexa_region
 
 
+MANIFEST_PATH = REPO / "interaction_model" / "skill.json"
+MANIFEST_SECTIONS = ["apis.smartHome", "apis.custom", "events"]
+
+
+@pytest.mark.parametrize("section", MANIFEST_SECTIONS)
+@pytest.mark.parametrize(("environment", "region", "alexa_region"), SAM_ENVIRONMENTS)
+def test_the_manifest_invokes_each_region_s_stack_on_its_alias(
+    template: Template,
+    samconfig: dict[str, Any],
+    section: str,
+    environment: str,
+    region: str,
+    alexa_region: str,
+) -> None:
+    """Alexa may invoke only what the Lambda permissions grant: the skill function's published
+    alias, in the stack that samconfig deploys for that Alexa region. An unqualified ARN, or one
+    stack's function named for another region, is refused by Alexa (or by the console)."""
+    import json
+
+    block = json.loads(MANIFEST_PATH.read_text())["manifest"]
+    for key in section.split("."):
+        block = block[key]
+    uri = (
+        block["endpoint"]["uri"]
+        if alexa_region == "NA"
+        else block["regions"][alexa_region]["endpoint"]["uri"]
+    )
+    function = props(template, "SkillFunction")
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-skill"}
+    for permission in ("AlexaSmartHomeInvoke", "AlexaCustomSkillInvoke"):
+        assert props(template, permission)["FunctionName"] == {"Ref": "SkillFunction.Alias"}
+    stack = samconfig[environment]["global"]["parameters"]["stack_name"]
+    expected = re.compile(
+        rf"arn:aws:lambda:{region}:\d{{12}}:function:{re.escape(stack)}-skill:{function['AutoPublishAlias']}"
+    )
+    assert expected.fullmatch(uri), f"{section} {alexa_region}: {uri}"
+
+
 def test_template_accepts_exactly_the_regions_the_code_maps(template: Template) -> None:
     (assertion,) = template["Rules"]["OnlyAlexaRegions"]["Assertions"]
     allowed, _region = assertion["Assert"]["Fn::Contains"]
