@@ -7,6 +7,8 @@
 * At most one retry, only for idempotent reads, only when the deadline leaves room.
 * Failures are classified (contract.InvalidToken, ExpiredToken, NotFound, DeviceOffline,
   BridgeOffline, PrivacyMode, UnsupportedStream, Transient); messages carry no data.
+  A 401/403 is an auth failure only with ACCloud's RFC 6750 Bearer challenge (``error="invalid_token"``,
+  or ``insufficient_scope``); any other 401/403 (a WAF, CDN or proxy page) is Transient.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 import threading
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import urllib3
@@ -33,6 +35,10 @@ MIN_ATTEMPT_SECONDS = 0.25  # below this, a (re)try cannot succeed anyway
 # Visible ASCII (RFC 7230 VCHAR; RFC 6750's b64token is a subset). Any other token cannot travel in
 # an Authorization header, so ACCloud cannot have issued it: refused without a call.
 _SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+# RFC 6750 section 3: `Bearer` then auth-params (`name="quoted"` or `name=token`), comma separated.
+_BEARER_CHALLENGE = re.compile(r"\s*bearer(?:\s+(?P<params>.*))?\Z", re.IGNORECASE | re.DOTALL)
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
 _pool_lock = threading.Lock()
 _pool: urllib3.PoolManager | None = None
@@ -218,6 +224,38 @@ def _error_code(reply: urllib3.BaseHTTPResponse) -> str:
     return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
+def _bearer_challenge(reply: urllib3.BaseHTTPResponse) -> dict[str, str]:
+    """The auth-params of an RFC 6750 ``WWW-Authenticate: Bearer`` challenge, names and values
+    lowercased; empty when the answer carries no Bearer challenge."""
+    challenge = _BEARER_CHALLENGE.match(reply.headers.get("WWW-Authenticate") or "")
+    if challenge is None:
+        return {}
+    params: dict[str, str] = {}
+    for name, quoted, bare in _AUTH_PARAM.findall(challenge.group("params") or ""):
+        params.setdefault(name.lower(), (quoted or bare).lower())
+    return params
+
+
+def _raise_auth_failure(reply: urllib3.BaseHTTPResponse) -> NoReturn:
+    """401/403. Only ACCloud's own Bearer challenge means the token is bad: Alexa answers an auth error
+    by asking the user to relink (or unlinking), so a 401/403 without one (an HTML page from a WAF,
+    CDN or proxy, a Basic challenge, a bare JSON body) is treated as the outage it most likely is."""
+    challenge = _bearer_challenge(reply)
+    error = challenge.get("error")
+    if error == "invalid_token":
+        try:
+            described = str(json.loads(reply.data or b"{}").get("error_description", "")).lower()
+        except (ValueError, AttributeError):
+            described = ""
+        if "token_expired" in (challenge.get("error_description"), described):
+            raise contract.ExpiredToken("access token expired")
+        raise contract.InvalidToken("access token not accepted")
+    if error == "insufficient_scope":  # RFC 6750 sends it with 403
+        # The token is ACCloud's but was granted too few scopes: only a new link (new consent) fixes it.
+        raise contract.InvalidToken("access token lacks the required scope")
+    raise contract.Transient(f"ACCloud answered {reply.status} without a bearer token error")
+
+
 def _classify(reply: urllib3.BaseHTTPResponse) -> dict[str, Any]:
     status = reply.status
     if status in (200, 201):
@@ -230,17 +268,8 @@ def _classify(reply: urllib3.BaseHTTPResponse) -> dict[str, Any]:
         return body
     if status == 204:
         return {}
-    if status == 401:
-        challenge = (reply.headers.get("WWW-Authenticate") or "").lower()
-        try:
-            described = str(json.loads(reply.data or b"{}").get("error_description", "")).lower()
-        except (ValueError, AttributeError):
-            described = ""
-        if "token_expired" in challenge or described == "token_expired":
-            raise contract.ExpiredToken("access token expired")
-        raise contract.InvalidToken("access token not accepted")
-    if status == 403:
-        raise contract.InvalidToken("access token lacks the required scope")
+    if status in (401, 403):
+        _raise_auth_failure(reply)
     if status == 404:
         raise contract.NotFound("device not found for this account")
     if status == 409:

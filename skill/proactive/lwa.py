@@ -3,6 +3,9 @@
 ``exchange_code`` turns an AcceptGrant authorization code into tokens; ``refresh`` renews them.
 Both POST a form to ``settings().lwa_token_url`` with the skill-messaging client id and secret
 from Secrets Manager (``settings().lwa_secret_id``: ``{"client_id", "client_secret"}``).
+``exchange_code`` takes the time the AcceptGrant directive has left (``time_left``) and clips its
+timeouts to it, so a slow LWA still leaves the skill time to answer Alexa; ``refresh`` (the webhook
+path, no Alexa directive waiting) keeps the fixed 2 s connect / 2 s read timeouts.
 
 Failures are typed: ``InvalidGrant`` (LWA ``invalid_grant``: the grant is gone for good),
 ``LwaRejected`` (any other 4xx, e.g. ``invalid_client``: a configuration problem) and
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 2.0
+MIN_ATTEMPT_SECONDS = 0.25  # with less time left, a call cannot succeed anyway
 MAX_RESPONSE_BYTES = 64 * 1024
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 
@@ -57,10 +62,13 @@ class LwaTokens:
     expires_at: datetime
 
 
-def exchange_code(code: str) -> LwaTokens:
-    """Exchange an AcceptGrant authorization code (valid a few minutes, single use) for tokens."""
+def exchange_code(code: str, *, time_left: float | None = None) -> LwaTokens:
+    """Exchange an AcceptGrant authorization code (valid a few minutes, single use) for tokens.
+
+    ``time_left``: seconds the whole call may take (connect + answer); None keeps the fixed timeouts.
+    """
     sent_at = _now()  # expiry counts from the request, so clock time spent waiting is not credited
-    answer = _post_token({"grant_type": "authorization_code", "code": code})
+    answer = _post_token({"grant_type": "authorization_code", "code": code}, time_left=time_left)
     return _tokens_from(answer, sent_at=sent_at, fallback_refresh_token=None)
 
 
@@ -120,15 +128,24 @@ def _client_credentials() -> dict[str, str]:
     return {"client_id": client_id, "client_secret": client_secret}
 
 
-def _post_token(fields: dict[str, str]) -> dict[str, Any]:
+def _post_token(fields: dict[str, str], *, time_left: float | None = None) -> dict[str, Any]:
     import urllib3
 
+    started = time.monotonic()
     s = settings()
     try:
         check_outbound_url(s.lwa_token_url, s)
     except ConfigError:
         raise LwaRejected("LWA token URL must use https") from None
     body = urlencode({**fields, **_client_credentials()})
+    connect, read = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+    if time_left is not None:
+        time_left -= time.monotonic() - started  # a cold Secrets Manager read spends the same budget
+        if time_left < MIN_ATTEMPT_SECONDS:
+            raise LwaUnavailable("no time left for LWA")
+        connect, read = min(connect, time_left), min(read, time_left)
+    # total (None: unlimited) caps connecting and waiting for the answer together.
+    timeout = urllib3.Timeout(connect=connect, read=read, total=time_left)
     try:
         response = _http().request(
             "POST",
@@ -139,6 +156,7 @@ def _post_token(fields: dict[str, str]) -> dict[str, Any]:
                 "Accept": "application/json",
             },
             preload_content=False,
+            timeout=timeout,
         )
         try:
             raw = response.read(MAX_RESPONSE_BYTES + 1)

@@ -6,6 +6,9 @@ then is AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, neve
 success (skill.smarthome.dispatch maps every error on this namespace to that type). That includes
 an erasure of the user that overtook the directive (SkillDisabled while the code was being
 exchanged): the fenced writes refuse with ``store.ErasedDuringRequest`` and nothing is stored.
+
+The exchange gets only the directive's remaining time minus ``STORE_RESERVE_SECONDS`` (the KMS and
+DynamoDB writes after it), so a slow LWA ends in ACCEPT_GRANT_FAILED before Alexa stops waiting.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from skill.smarthome.errors import AcceptGrantFailed
 from skill.smarthome.registry import handles
 
 NAMESPACE = "Alexa.Authorization"
+STORE_RESERVE_SECONDS = 1.0  # storing the grant: a KMS data key and two or three DynamoDB calls, warm
 _log = logging.getLogger(__name__)
 
 
@@ -45,7 +49,7 @@ def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
     user_key, link_key = pseudonyms.user_key(user.user_id), pseudonyms.link_key(user.link_id)
     region = ctx.settings.home_alexa_region()
     try:
-        tokens = lwa.exchange_code(code)
+        tokens = lwa.exchange_code(code, time_left=ctx.deadline.remaining() - STORE_RESERVE_SECONDS)
         grants.store_grant(user_key, link_key, tokens, region)
         now = messages.utc_now()
         if store.get_profile(user_key) is None:

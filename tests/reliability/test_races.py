@@ -255,8 +255,8 @@ class Lineage:
         self.exchanges = 0
         exchange, refresh = lwa.exchange_code, lwa.refresh
 
-        def recorded_exchange(code: str) -> lwa.LwaTokens:
-            tokens = exchange(code)
+        def recorded_exchange(code: str, **kwargs: Any) -> lwa.LwaTokens:
+            tokens = exchange(code, **kwargs)
             with self._lock:
                 self.exchanges += 1
                 self._remember(tokens, self.exchanges)

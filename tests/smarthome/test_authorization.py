@@ -4,13 +4,16 @@ answer is ACCEPT_GRANT_FAILED, never a false success; nothing is stored on failu
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+import lambda_handler
 from models import store
-from skill import aws
+from skill import aws, config
 from skill.local.lwa_server import LwaServer
 from skill.privacy import pseudonyms
 from skill.proactive import grants
@@ -102,6 +105,66 @@ def test_every_failure_is_accept_grant_failed_and_stores_nothing(
     assert answer["event"]["header"]["name"] == "ErrorResponse"
     assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
     assert store.links_of(pseudonyms.user_key(accloud.user_id("alice"))) == []
+
+
+class LambdaContext:
+    """Lambda's ``context`` with a fixed time left (the directive's budget is taken from it once)."""
+
+    aws_request_id = "test-accept-grant"
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def silent_lwa(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An LWA token URL whose socket takes the connection (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/auth/o2/token"
+
+
+# case -> (Lambda time left in ms, how LWA behaves). A 2 s Lambda remainder leaves the directive
+# 1.5 s (skill/smarthome/context.py): less than LWA's own 2 s read timeout, so only a call clipped to
+# the deadline answers in time; 1.4 s leaves 0.9 s, less than storing the grant needs, so LWA is not
+# even asked.
+SLOW_LWA: dict[str, tuple[int, str]] = {
+    "LWA answers after the deadline": (2000, "late"),
+    "LWA takes the connection and never answers": (2000, "silent"),
+    "no time left to exchange the code": (1400, "prompt"),
+}
+
+
+@pytest.mark.parametrize(("remaining_ms", "lwa_behaviour"), SLOW_LWA.values(), ids=SLOW_LWA.keys())
+def test_a_slow_lwa_still_fails_the_grant_before_the_deadline(
+    accloud, lwa_server, silent_lwa, alexa_schema, monkeypatch, remaining_ms, lwa_behaviour
+) -> None:
+    token = accloud.issue_token("alice")["access_token"]
+    event = accept_grant(lwa_server.issue_grant_code(), token)
+    if lwa_behaviour == "late":
+        lwa_server.delay_seconds = 2.5  # beyond LWA's fixed 2 s read timeout too
+    elif lwa_behaviour == "silent":
+        monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", silent_lwa)
+        config.reset()
+    deadline = remaining_ms / 1000 - 0.5  # what skill/smarthome/context.py budgets from it
+
+    started = time.monotonic()
+    answer = lambda_handler.handler(event, LambdaContext(remaining_ms))
+    elapsed = time.monotonic() - started
+
+    alexa_schema.assert_valid(answer)
+    assert answer["event"]["header"]["name"] == "ErrorResponse"
+    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
+    # The exchange gets the time left minus a 1 s reserve for storing: a wide margin to the deadline.
+    assert elapsed < deadline, f"answered after {elapsed:.2f} s, deadline {deadline:.2f} s"
+    assert store.links_of(pseudonyms.user_key(accloud.user_id("alice"))) == []
+    assert store.get_profile(pseudonyms.user_key(accloud.user_id("alice"))) is None
+    if lwa_behaviour == "prompt":
+        assert lwa_server.counts.total() == 0
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -171,6 +172,36 @@ def test_a_slow_lwa_times_out_as_unavailable(lwa_standin: LwaServer, monkeypatch
     lwa_standin.delay_seconds = 0.6
     with pytest.raises(LwaUnavailable, match=r"ReadTimeoutError|unreachable"):
         lwa.exchange_code(lwa_standin.issue_grant_code())
+
+
+# case -> (seconds the caller has left, stand-in delay, LWA token requests answered by the time the
+# call returns, outcome).
+EXCHANGE_WITH_TIME_LEFT: dict[str, tuple[float, float, int, type[Exception] | None]] = {
+    "enough time": (3.0, 0.0, 1, None),
+    "LWA slower than the time left": (0.5, 1.5, 0, LwaUnavailable),
+    "too little time for any attempt": (0.1, 0.0, 0, LwaUnavailable),
+}
+
+
+@pytest.mark.parametrize(
+    ("time_left", "delay", "requests", "expected"),
+    EXCHANGE_WITH_TIME_LEFT.values(),
+    ids=EXCHANGE_WITH_TIME_LEFT.keys(),
+)
+def test_an_exchange_never_outlasts_the_time_left(
+    lwa_standin: LwaServer, time_left: float, delay: float, requests: int, expected: type[Exception] | None
+) -> None:
+    code = lwa_standin.issue_grant_code()
+    lwa_standin.delay_seconds = delay
+    started = time.monotonic()
+    if expected is None:
+        assert lwa.exchange_code(code, time_left=time_left).access_token.startswith("Atza|")
+    else:
+        with pytest.raises(expected):
+            lwa.exchange_code(code, time_left=time_left)
+    # Well under the fixed 2 s read timeout, which is what an unclipped call would wait.
+    assert time.monotonic() - started < time_left + 0.75
+    assert lwa_standin.counts.total() == requests
 
 
 def test_an_unreachable_lwa_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
