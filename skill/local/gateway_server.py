@@ -79,19 +79,30 @@ class MessageSchemas:
 
     * ``Alexa.Discovery.DeleteReport`` -> delete_report.schema.json;
     * ``Alexa.SmartVision.ObjectDetectionSensor`` messages -> smartvision.schema.json
-      (definitions/objectDetectionEvent);
+      (definitions/errorResponse for its ErrorResponse, else definitions/objectDetectionEvent);
+    * SmartVision properties in any other message's context (the Alexa.Response to
+      SetObjectDetectionClasses) -> smartvision.schema.json (definitions/objectDetectionClassesProperty),
+      and the message without them is checked as below;
     * Discover.Response and AddOrUpdateReport -> the official schema with SmartVision capability
       entries taken out, and each such entry -> smartvision.schema.json (definitions/capability);
     * everything else -> the official schema.
     """
 
     def __init__(
-        self, official: Any, delete_report: Any, smartvision_event: Any, smartvision_capability: Any
+        self,
+        official: Any,
+        delete_report: Any,
+        smartvision_event: Any,
+        smartvision_capability: Any,
+        smartvision_error: Any,
+        smartvision_property: Any,
     ):
         self.official = official
         self.delete_report = delete_report
         self.smartvision_event = smartvision_event
         self.smartvision_capability = smartvision_capability
+        self.smartvision_error = smartvision_error
+        self.smartvision_property = smartvision_property
 
     @classmethod
     def from_path(cls, official_path: Path) -> MessageSchemas:
@@ -107,6 +118,8 @@ class MessageSchemas:
             _project_validator(DELETE_REPORT_SCHEMA),
             _project_validator(SMARTVISION_SCHEMA, "objectDetectionEvent"),
             _project_validator(SMARTVISION_SCHEMA, "capability"),
+            _project_validator(SMARTVISION_SCHEMA, "errorResponse"),
+            _project_validator(SMARTVISION_SCHEMA, "objectDetectionClassesProperty"),
         )
 
     def errors(self, message: Any) -> list[str]:
@@ -119,10 +132,30 @@ class MessageSchemas:
         if namespace == "Alexa.Discovery" and name == "DeleteReport":
             return _errors(self.delete_report, message)
         if namespace == SMARTVISION_INTERFACE:
-            return _errors(self.smartvision_event, message)
+            validator = self.smartvision_error if name == "ErrorResponse" else self.smartvision_event
+            return _errors(validator, message)
+        message, problems = self._without_smartvision_properties(message)
         if namespace == "Alexa.Discovery" and name in _DISCOVERY_LISTS:
-            return self._discovery_errors(message)
-        return _errors(self.official, message)
+            return self._discovery_errors(message) + problems
+        return _errors(self.official, message) + problems
+
+    def _without_smartvision_properties(self, message: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The message without SmartVision context properties, and their own violations."""
+        context = message.get("context")
+        properties = context.get("properties") if isinstance(context, dict) else None
+        if not isinstance(properties, list) or not any(_is_smartvision(p) for p in properties):
+            return message, []
+        problems: list[str] = []
+        kept = []
+        for index, prop in enumerate(properties):
+            if _is_smartvision(prop):
+                prefix = f"context/properties/{index}"
+                problems.extend(f"{prefix}/{p}" for p in _errors(self.smartvision_property, prop))
+            else:
+                kept.append(prop)
+        stripped = copy.deepcopy(message)
+        stripped["context"]["properties"] = kept
+        return stripped, problems
 
     def _discovery_errors(self, message: dict[str, Any]) -> list[str]:
         stripped = copy.deepcopy(message)
@@ -142,6 +175,10 @@ class MessageSchemas:
                     kept.append(capability)
             endpoint["capabilities"] = kept
         return _errors(self.official, stripped) + problems
+
+
+def _is_smartvision(prop: Any) -> bool:
+    return isinstance(prop, dict) and prop.get("namespace") == SMARTVISION_INTERFACE
 
 
 def _project_validator(path: Path, definition: str | None = None) -> Any:

@@ -116,8 +116,9 @@ class ObjectDetectionSensor(Capability):
 
     Only the "person" class is advertised, because that is what ACCloud reports
     (``person.detected``). Detections reach Alexa as ObjectDetection events without any image
-    or clip URL (the privacy rules allow no images). Not retrievable: the class list is fixed,
-    and the official StateReport schema has no SmartVision property.
+    or clip URL (the privacy rules allow no images). Not retrievable: the class list is fixed
+    by the camera's capabilities; SetObjectDetectionClasses (skill/smarthome/object_detection.py)
+    answers with it.
     """
 
     interface = "Alexa.SmartVision.ObjectDetectionSensor"
@@ -138,6 +139,15 @@ class ObjectDetectionSensor(Capability):
             "objectDetectionConfiguration": [{"imageNetClass": c} for c in self.OBJECT_CLASSES]
         }
         return entry
+
+    def classes_for(self, device: Device) -> tuple[str, ...]:
+        """The object classes this device detects and the skill reports: none without person detection."""
+        return self.OBJECT_CLASSES if self.applies(device) else ()
+
+    def classes_property(self, classes: tuple[str, ...], sampled_at: datetime) -> dict[str, Any]:
+        """The ``objectDetectionClasses`` context property: the classes in effect."""
+        value = [{"imageNetClass": c} for c in classes]
+        return messages.prop(self.interface, "objectDetectionClasses", value, sampled_at)
 
 
 CAPABILITIES: tuple[Capability, ...] = (

@@ -13,6 +13,16 @@ MAX_FIELD = 4096  # generous bound on header strings and tokens; Alexa's are far
 # Alexa's endpointId format (its message schema): anything else is no endpointId Alexa could send,
 # and echoing it would make the answer itself invalid.
 ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
+# Every Smart Home directive is payloadVersion "3" except those of interfaces versioned on their own:
+# Alexa.SmartVision.ObjectDetectionSensor is interface 1.0 and its directives and ErrorResponse say "1.0".
+PAYLOAD_VERSION = "3"
+INTERFACE_PAYLOAD_VERSIONS: dict[str, str] = {"Alexa.SmartVision.ObjectDetectionSensor": "1.0"}
+
+
+def expected_payload_version(namespace: Any) -> str:
+    if isinstance(namespace, str):
+        return INTERFACE_PAYLOAD_VERSIONS.get(namespace, PAYLOAD_VERSION)
+    return PAYLOAD_VERSION
 
 
 def _str(value: Any, what: str, *, required: bool = True, limit: int = MAX_FIELD) -> str | None:
@@ -57,8 +67,9 @@ class Directive:
         header = directive.get("header")
         if not isinstance(header, dict):
             raise InvalidDirective("no header")
-        if header.get("payloadVersion") != "3":
-            raise InvalidDirective("payloadVersion must be 3")
+        expected_version = expected_payload_version(header.get("namespace"))
+        if header.get("payloadVersion") != expected_version:
+            raise InvalidDirective(f"payloadVersion must be {expected_version}")
         payload = directive.get("payload", {})
         if not isinstance(payload, dict):
             raise InvalidDirective("payload must be an object")

@@ -22,6 +22,7 @@ from skill.smarthome.directive import ENDPOINT_ID, Directive
 
 # Importing an interface module registers its handlers.
 from skill.smarthome import authorization, camera_stream, discovery, health, rtc  # noqa: F401  isort: skip
+from skill.smarthome import object_detection  # noqa: F401  isort: skip
 
 _log = logging.getLogger(__name__)
 

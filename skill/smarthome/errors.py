@@ -14,6 +14,9 @@ from skill.cloud import contract
 class AlexaError(Exception):
     namespace = "Alexa"
     error_type = "INTERNAL_ERROR"
+    payload_version = "3"
+    # Alexa.ErrorResponse names the endpoint; Alexa.Authorization's ErrorResponse has none.
+    echo_endpoint = True
 
     def __init__(self, message: str = "", **payload: Any) -> None:
         super().__init__(message or self.error_type)
@@ -66,6 +69,24 @@ class InternalError(AlexaError):
 class AcceptGrantFailed(AlexaError):
     namespace = "Alexa.Authorization"
     error_type = "ACCEPT_GRANT_FAILED"
+    echo_endpoint = False
+
+
+class ObjectClassesNotEnabled(AlexaError):
+    """Alexa.SmartVision.ObjectDetectionSensor.ErrorResponse INVALID_VALUE (payloadVersion "1.0"): a
+    requested object class the camera cannot detect. The payload names those classes
+    (``errorClasses``) and the classes in effect after all (``objectDetectionClasses``)."""
+
+    namespace = "Alexa.SmartVision.ObjectDetectionSensor"
+    error_type = "INVALID_VALUE"
+    payload_version = "1.0"
+
+    def __init__(self, message: str, *, rejected: list[str], in_effect: list[str]) -> None:
+        super().__init__(
+            message,
+            errorClasses=[{"imageNetClass": c} for c in rejected],
+            objectDetectionClasses=[{"imageNetClass": c} for c in in_effect],
+        )
 
 
 def from_cloud(exc: contract.CloudError) -> AlexaError:

@@ -1,7 +1,8 @@
 """Builders for every message the skill sends to Alexa (responses and Event Gateway events).
 
-One place decides the envelope: a UUID4 messageId per message, payloadVersion "3", the
-directive's correlationToken echoed, timestamps in the schema's UTC format.
+One place decides the envelope: a UUID4 messageId per message, payloadVersion "3" (an interface
+versioned on its own, such as SmartVision's "1.0", passes its version), the directive's
+correlationToken echoed, timestamps in the schema's UTC format.
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ def iso_seconds(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def header(namespace: str, name: str, correlation_token: str | None = None) -> dict[str, Any]:
-    built = {"namespace": namespace, "name": name, "messageId": str(uuid.uuid4()), "payloadVersion": "3"}
+def header(
+    namespace: str, name: str, correlation_token: str | None = None, payload_version: str = "3"
+) -> dict[str, Any]:
+    built = {
+        "namespace": namespace,
+        "name": name,
+        "messageId": str(uuid.uuid4()),
+        "payloadVersion": payload_version,
+    }
     if correlation_token:
         built["correlationToken"] = correlation_token
     return built
@@ -84,11 +92,14 @@ def response(
 def error_response(directive: Directive | None, error: AlexaError) -> dict[str, Any]:
     event: dict[str, Any] = {
         "header": header(
-            error.namespace, "ErrorResponse", directive.correlation_token if directive else None
+            error.namespace,
+            "ErrorResponse",
+            directive.correlation_token if directive else None,
+            error.payload_version,
         ),
         "payload": error.payload(),
     }
-    if directive is not None and directive.endpoint_id and error.namespace == "Alexa":
+    if directive is not None and directive.endpoint_id and error.echo_endpoint:
         event["endpoint"] = {"endpointId": directive.endpoint_id}
     return {"event": event}
 

@@ -1,0 +1,64 @@
+"""Alexa.SmartVision.ObjectDetectionSensor (interface 1.0, payloadVersion "1.0"): SetObjectDetectionClasses,
+sent when the user picks in the Alexa app which object classes to be notified about.
+
+ACCloud has no API to choose what a camera detects, and the skill stores nothing per device for
+it (docs/privacy.md), so the classes in effect are always the ones the camera detects and the
+skill reports: "person" on a camera with person detection, nothing otherwise. A request for those
+classes (or fewer) succeeds with an ``Alexa.Response`` whose ``objectDetectionClasses`` property
+says what is in effect; a class the camera cannot detect is refused with the interface's own
+ErrorResponse, INVALID_VALUE, naming the refused classes and the classes in effect.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from skill.cloud.contract import Device
+from skill.smarthome import capabilities, messages
+from skill.smarthome.context import DirectiveContext
+from skill.smarthome.errors import InvalidDirective, NoSuchEndpoint, ObjectClassesNotEnabled
+from skill.smarthome.registry import handles
+
+SENSOR = capabilities.ObjectDetectionSensor()
+NAMESPACE = SENSOR.interface
+MAX_REQUESTED_CLASSES = 64  # ImageNet-style labels; Alexa offers a handful
+# The project schema's objectClass (skill/smarthome/schemas/smartvision.schema.json).
+_OBJECT_CLASS = re.compile(r"[a-z][a-z0-9 _-]{0,63}")
+
+
+def requested_classes(payload: dict[str, Any]) -> list[str]:
+    """``payload.objectDetectionClasses`` as lower-case class names, de-duplicated, in order."""
+    entries = payload.get("objectDetectionClasses")
+    if not isinstance(entries, list) or len(entries) > MAX_REQUESTED_CLASSES:
+        raise InvalidDirective("objectDetectionClasses missing or malformed")
+    classes: list[str] = []
+    for entry in entries:
+        name = entry.get("imageNetClass") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not _OBJECT_CLASS.fullmatch(name.lower()):
+            raise InvalidDirective("objectDetectionClasses entry malformed")
+        if name.lower() not in classes:
+            classes.append(name.lower())
+    return classes
+
+
+def _device(ctx: DirectiveContext) -> Device:
+    device_id = ctx.device_id()
+    device = next((d for d in ctx.cloud.devices(ctx.token) if d.id == device_id), None)
+    if device is None:
+        raise NoSuchEndpoint("device no longer on this account")
+    return device
+
+
+@handles(NAMESPACE, "SetObjectDetectionClasses")
+def set_object_detection_classes(ctx: DirectiveContext) -> dict[str, Any]:
+    requested = requested_classes(ctx.directive.payload)
+    in_effect = SENSOR.classes_for(_device(ctx))
+    refused = [c for c in requested if c not in in_effect]
+    if refused:
+        raise ObjectClassesNotEnabled(
+            "requested object class not detected by this camera", rejected=refused, in_effect=list(in_effect)
+        )
+    return messages.response(
+        ctx.directive, properties=[SENSOR.classes_property(in_effect, messages.utc_now())]
+    )
