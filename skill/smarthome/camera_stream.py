@@ -6,13 +6,17 @@ the profiles discovery advertised), one ACCloud call when the caller is cached (
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from skill.cloud.contract import StreamProfile
-from skill.smarthome import endpoints, messages
+from skill.privacy.logs import log
+from skill.smarthome import endpoints, messages, stream_rules
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import InvalidDirective, InvalidValue
+from skill.smarthome.errors import InternalError, InvalidDirective, InvalidValue
 from skill.smarthome.registry import handles
+
+_log = logging.getLogger(__name__)
 
 AUDIO_PREFERENCE = {"AAC": 2, "G711": 1, "NONE": 0}
 
@@ -62,6 +66,13 @@ def initialize_camera_streams(ctx: DirectiveContext) -> dict[str, Any]:
     profile = choose(wanted, endpoints.decode_profiles(ctx.directive.cookie))
     device_id = ctx.device_id()
     minted = ctx.cloud.mint_stream(ctx.token, device_id, profile)
+    reason = stream_rules.unplayable_reason(minted, {auth for p, auth in wanted if p == profile})
+    if reason is not None:
+        # Alexa would take the answer as a success and the Echo would fail to play it. Not an auth
+        # error (Alexa unlinks on those), not ENDPOINT_UNREACHABLE (the camera is not offline):
+        # the camera cloud's answer is wrong. The reason code only: URIs carry access tokens.
+        log(_log, logging.WARNING, "unplayable stream answer refused", reason=reason)
+        raise InternalError("the camera cloud answered with a stream Alexa cannot play")
     stream = {
         "uri": minted.uri,
         "expirationTime": messages.iso_millis(minted.expires_at),

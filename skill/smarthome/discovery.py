@@ -20,9 +20,12 @@ def discover_endpoints(ctx: DirectiveContext) -> list[tuple[dict[str, Any], str]
     devices, dropped = endpoints.select(ctx.cloud.devices(ctx.token))
     if dropped:
         log(_log, logging.WARNING, "account exceeds Alexa's endpoint limit", dropped=dropped)
-    describe = endpoints.DescribeMany(user.user_id)
+    fallbacks = endpoints.fallback_names(devices)
+    describe = endpoints.DescribeMany(user.user_id, fallbacks)
     described = []
     for device in devices:
+        if device.id in fallbacks:  # its name has no letter or digit: not dropped, renamed
+            log(_log, logging.WARNING, "device without a usable name given a fallback name", kind=device.kind)
         try:
             described.append(describe(device))
         except (endpoints.UndescribableDevice, ValueError) as exc:

@@ -1,9 +1,12 @@
 """The one allow-list that turns an ACCloud device into what Amazon receives.
 
 Amazon gets exactly: an opaque endpointId, the user's own camera name, "ZOSI", a description
-from kind and model, display categories, capabilities, model and firmware version, and a
-cookie with the stream profiles (so the stream path needs no extra lookup). Never a serial
-number, MAC, Wi-Fi name, IP, location or the ACCloud device id.
+from kind and model, display categories, capabilities, the model (ARCHITECTURE IV.1 lists no
+firmware version: the feature does not need it), and a
+cookie with the stream profiles (so the stream path needs no extra lookup; left out when it
+would exceed Amazon's cookie size limit). Never a serial number, MAC, Wi-Fi name, IP, location
+or the ACCloud device id. A device whose name has no letter or digit gets a fallback name
+("ZOSI Camera", "ZOSI Doorbell 2"), see ``fallback_names``.
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ MAX_ENDPOINTS = 300  # Alexa's per-customer limit
 MAX_NAME = 128
 MAX_DESCRIPTION = 128
 MAX_ATTRIBUTE = 256
+# Amazon's limit for an endpoint cookie (Alexa Discovery objects reference): under 5000 bytes in all.
+MAX_COOKIE_BYTES = 5000
 
 _KIND_LABEL = {"camera": "camera", "doorbell": "video doorbell", "nvr_channel": "NVR camera channel"}
 _CATEGORIES = {"camera": ["CAMERA"], "doorbell": ["CAMERA", "DOORBELL"], "nvr_channel": ["CAMERA"]}
 # Order of kinds when more than MAX_ENDPOINTS must be cut: doorbells matter most.
 _KIND_ORDER = {"doorbell": 0, "camera": 1, "nvr_channel": 2}
+# The name a device without a usable name gets (an NVR channel is a camera to the user).
+_FALLBACK_LABEL = {"camera": "ZOSI Camera", "doorbell": "ZOSI Doorbell", "nvr_channel": "ZOSI Camera"}
 _PROFILE_COOKIE = "profiles"
 # Names made only of these need no Unicode classification (the common case; a fast path).
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]+")
@@ -58,6 +65,36 @@ def friendly_name(raw: str) -> str:
     return name
 
 
+def fallback_names(devices: Iterable[Device]) -> dict[str, str]:
+    """device id -> fallback friendlyName, for the devices whose own name has no letter or digit.
+
+    "ZOSI Camera" / "ZOSI Doorbell", numbered from 1 when several of one label need it, skipping
+    names the account's other devices already use. Deterministic for an account's device list,
+    whatever order ACCloud lists it in: numbered in device id order. Only the ordinal comes from
+    that order, nothing of an id or of the original name reaches the name.
+    """
+    taken: set[str] = set()
+    nameless: dict[str, list[str]] = {}
+    for device in devices:
+        try:
+            taken.add(friendly_name(device.name).casefold())
+        except UndescribableDevice:
+            nameless.setdefault(_FALLBACK_LABEL[device.kind], []).append(device.id)
+    names: dict[str, str] = {}
+    for label, device_ids in sorted(nameless.items()):
+        device_ids.sort()
+        if len(device_ids) == 1 and label.casefold() not in taken:
+            names[device_ids[0]] = label
+            continue
+        number = 0
+        for device_id in device_ids:
+            number += 1
+            while f"{label} {number}".casefold() in taken:
+                number += 1
+            names[device_id] = f"{label} {number}"
+    return names
+
+
 def _clip(text: str, limit: int) -> str:
     return " ".join(text.split())[:limit]  # whitespace runs to one space, ends stripped
 
@@ -83,6 +120,16 @@ def _encode_profiles(profiles: tuple[StreamProfile, ...]) -> str:
     )
 
 
+def _profile_cookie(profiles: tuple[StreamProfile, ...]) -> dict[str, str] | None:
+    """The cookie with ``profiles``, or None when there are none or it would break Amazon's size
+    limit (a cookie-less endpoint's stream directive asks ACCloud instead, see ``choose``)."""
+    if not profiles:
+        return None
+    cookie = {_PROFILE_COOKIE: encode_profiles(profiles)}
+    # The whole cookie as JSON, in UTF-8: more than its keys and values, so never under-counted.
+    return cookie if len(_COMPACT_JSON.encode(cookie).encode()) < MAX_COOKIE_BYTES else None
+
+
 def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
     """The stream profiles discovery put in the endpoint cookie, or None when absent or bad."""
     raw = cookie.get(_PROFILE_COOKIE)
@@ -101,7 +148,7 @@ def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
 
 
 class _Look(NamedTuple):
-    """The parts of an endpoint that follow from the device's shape, model and firmware."""
+    """The parts of an endpoint that follow from the device's shape and model."""
 
     description: str
     categories: list[str]
@@ -114,22 +161,29 @@ def _look_of(device: Device, capability_entries: list[dict[str, Any]]) -> _Look:
     attributes = {"manufacturer": MANUFACTURER}
     if device.model:
         attributes["model"] = _clip(device.model, MAX_ATTRIBUTE)
-    if device.firmware:
-        attributes["firmwareVersion"] = _clip(device.firmware, MAX_ATTRIBUTE)
     return _Look(
         description=description(device),
         categories=list(_CATEGORIES[device.kind]),
         attributes=attributes,
         capabilities=capability_entries,
-        cookie={_PROFILE_COOKIE: encode_profiles(device.profiles)} if device.profiles else None,
+        cookie=_profile_cookie(device.profiles),
     )
 
 
-def _endpoint(owner_user_id: str, device: Device, look: _Look) -> dict[str, Any]:
+def _name_of(device: Device, fallback: str | None) -> str:
+    try:
+        return friendly_name(device.name)
+    except UndescribableDevice:
+        if fallback is None:
+            raise
+        return fallback
+
+
+def _endpoint(owner_user_id: str, device: Device, look: _Look, fallback: str | None) -> dict[str, Any]:
     endpoint: dict[str, Any] = {
         "endpointId": pseudonyms.endpoint_id(owner_user_id, device.id),
         "manufacturerName": MANUFACTURER,
-        "friendlyName": friendly_name(device.name),
+        "friendlyName": _name_of(device, fallback),
         "description": look.description,
         "displayCategories": look.categories,
         "additionalAttributes": look.attributes,
@@ -140,9 +194,14 @@ def _endpoint(owner_user_id: str, device: Device, look: _Look) -> dict[str, Any]
     return endpoint
 
 
-def describe(owner_user_id: str, device: Device) -> dict[str, Any]:
-    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport)."""
-    return _endpoint(owner_user_id, device, _look_of(device, capabilities.discovery_entries(device)))
+def describe(owner_user_id: str, device: Device, fallback_name: str | None = None) -> dict[str, Any]:
+    """The discovery endpoint object for ``device`` (also used by AddOrUpdateReport).
+
+    ``fallback_name`` (from ``fallback_names`` of the account's devices) is the friendlyName when
+    the device's own name has none to give; without it such a device is UndescribableDevice.
+    """
+    look = _look_of(device, capabilities.discovery_entries(device))
+    return _endpoint(owner_user_id, device, look, fallback_name)
 
 
 def capability_digest(endpoint: dict[str, Any]) -> str:
@@ -178,24 +237,26 @@ def _digest_tail(friendly: str) -> str:
 
 
 class DescribeMany:
-    """``describe`` and ``capability_digest`` for one discovery's devices.
+    """``describe`` (given ``fallbacks.get(device.id)``) and ``capability_digest`` for one
+    discovery's devices.
 
-    Devices alike in ``capabilities.shape``, model and firmware (an NVR's channels, a fleet of one
+    Devices alike in ``capabilities.shape`` and model (an NVR's channels, a fleet of one
     camera model) share one ``_Look``: the same description, categories, attributes, capabilities
     and cookie objects (the endpoints are serialised, never modified), and the digest's SHA-256
     state after everything but the friendlyName. Per device there remain the endpointId, the name,
     one dict and a copy of that state.
     """
 
-    def __init__(self, owner_user_id: str) -> None:
+    def __init__(self, owner_user_id: str, fallbacks: dict[str, str] | None = None) -> None:
         self.owner_user_id = owner_user_id
+        self.fallbacks = fallbacks or {}  # ``fallback_names`` of the discovery's devices
         self._entries: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self._looks: dict[tuple[Any, ...], tuple[_Look, Any]] = {}
 
     def __call__(self, device: Device) -> tuple[dict[str, Any], str]:
         """(endpoint, capability digest); raises like ``describe``."""
         shape = capabilities.shape(device)
-        key = (*shape, device.model, device.firmware)
+        key = (*shape, device.model)
         found = self._looks.get(key)
         if found is None:
             entries = self._entries.get(shape)
@@ -205,7 +266,7 @@ class DescribeMany:
             head = _digest_head(_DIGEST_JSON.encode(entries), look.description, look.categories)
             found = self._looks[key] = (look, hashlib.sha256(head.encode()))
         look, digest_head = found
-        endpoint = _endpoint(self.owner_user_id, device, look)
+        endpoint = _endpoint(self.owner_user_id, device, look, self.fallbacks.get(device.id))
         digest = digest_head.copy()
         digest.update(_digest_tail(endpoint["friendlyName"]).encode())
         return endpoint, digest.hexdigest()[:16]

@@ -17,7 +17,7 @@ from typing import Any
 
 from skill.cloud.contract import Device
 from skill.privacy import pseudonyms
-from skill.smarthome.endpoints import UndescribableDevice, friendly_name
+from skill.smarthome.endpoints import UndescribableDevice, fallback_names, friendly_name
 
 SLOT_TYPE = "CAMERA_NAME"
 MAX_DYNAMIC_ENTITIES = 100  # Alexa's limit per Dialog.UpdateDynamicEntities
@@ -32,21 +32,25 @@ class Camera:
     device: Device
     endpoint_id: str
     spoken_name: str  # letters, digits and spaces (what discovery reported to Alexa)
+    renamed: bool = False  # its own name has no letter or digit: spoken_name is the fallback
 
     @property
     def name(self) -> str:
-        """The user's own name, as chosen in the ZOSI app (may hold any character)."""
-        return self.device.name
+        """The user's own name, as chosen in the ZOSI app (may hold any character); for a name
+        with nothing to say, the fallback discovery gave the Alexa app ("ZOSI Camera 2")."""
+        return self.spoken_name if self.renamed else self.device.name
 
 
 def cameras_of(owner_user_id: str, devices: Iterable[Device]) -> list[Camera]:
+    devices = list(devices)
+    fallbacks = fallback_names(devices)  # the names discovery gives devices without one
     found = []
     for device in devices:
+        endpoint_id = pseudonyms.endpoint_id(owner_user_id, device.id)
         try:
-            spoken = friendly_name(device.name)
+            found.append(Camera(device, endpoint_id, friendly_name(device.name)))
         except UndescribableDevice:
-            spoken = ""
-        found.append(Camera(device, pseudonyms.endpoint_id(owner_user_id, device.id), spoken))
+            found.append(Camera(device, endpoint_id, fallbacks[device.id], renamed=True))
     return found
 
 

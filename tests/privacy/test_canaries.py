@@ -508,6 +508,39 @@ def test_device_names_go_only_where_the_allow_list_says_and_nothing_else_goes_an
     assert NAME_MUST_BE_SEEN_AT <= seen_at <= NAME_ALLOWED_AT
 
 
+# Policy IV.1 (ARCHITECTURE.md): Amazon receives opaque endpointIds, the camera name, manufacturer,
+# model and capabilities; plus what Alexa's protocol needs around them (docs/privacy.md, "What Amazon
+# receives"). Any other field of an endpoint object is a new kind of sharing and must be declared.
+ENDPOINT_FIELDS_SHARED = frozenset(
+    {"endpointId", "manufacturerName", "friendlyName", "description", "displayCategories",
+     "additionalAttributes", "capabilities", "cookie"}
+)  # fmt: skip
+ADDITIONAL_ATTRIBUTES_SHARED = frozenset({"manufacturer", "model"})
+COOKIE_FIELDS_SHARED = frozenset({"profiles"})
+
+
+def test_every_endpoint_amazon_receives_holds_only_the_shared_fields(observed: Observed) -> None:
+    described = [
+        (flow, endpoint)
+        for source, flow, document in observed.documents
+        if source in ("directive_response", "gateway_message") and isinstance(document, dict)
+        for endpoint in document.get("event", {}).get("payload", {}).get("endpoints", [])
+        if "capabilities" in endpoint  # a full description, not a DeleteReport's bare endpointId
+    ]
+    assert described, "the story described no endpoint to Amazon"
+    problems = [
+        f"{flow}: {sorted(extra)}"
+        for flow, endpoint in described
+        for extra in (
+            set(endpoint) - ENDPOINT_FIELDS_SHARED,
+            set(endpoint.get("additionalAttributes", {})) - ADDITIONAL_ATTRIBUTES_SHARED,
+            set(endpoint.get("cookie", {})) - COOKIE_FIELDS_SHARED,
+        )
+        if extra
+    ]
+    assert problems == []
+
+
 def test_no_raw_identifier_in_any_message_log_line_or_stored_item(observed: Observed) -> None:
     texts = [(f"{source} {flow}", json.dumps(document)) for source, flow, document in observed.documents]
     texts += [("log", line) for line in backend_log_lines(observed)]

@@ -6,10 +6,15 @@ Every answer is validated against Amazon's schema (tests/smarthome/conftest.py::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 
 from skill.local import demo_data
+from skill.local.http_server import LoopbackServer
 from tests.smarthome.conftest import directive, discover, invoke
 
 STREAM_REQUEST = {
@@ -48,6 +53,22 @@ def stream_request_for(endpoint: dict) -> dict:
                 }
             )
     return {"cameraStreams": streams}
+
+
+def initialize_streams(token: str, endpoint: dict, schema, payload: dict | None = None) -> dict:
+    """InitializeCameraStreams for ``endpoint`` as an Echo Show sends it (its cookie, every
+    advertised configuration unless ``payload``), the answer validated against the schema."""
+    return invoke(
+        directive(
+            "Alexa.CameraStreamController",
+            "InitializeCameraStreams",
+            token,
+            endpoint_id=endpoint["endpointId"],
+            cookie=endpoint.get("cookie"),
+            payload=payload or stream_request_for(endpoint),
+        ),
+        schema,
+    )
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -153,17 +174,7 @@ def test_stream_uses_the_best_configuration_the_camera_really_has(
     accloud, tokens, alexa_schema, camera, expected_resolution, expected_audio
 ) -> None:
     endpoint = discover(tokens["alice"], alexa_schema)[camera]
-    answer = invoke(
-        directive(
-            "Alexa.CameraStreamController",
-            "InitializeCameraStreams",
-            tokens["alice"],
-            endpoint_id=endpoint["endpointId"],
-            cookie=endpoint.get("cookie"),
-            payload=stream_request_for(endpoint),
-        ),
-        alexa_schema,
-    )
+    answer = initialize_streams(tokens["alice"], endpoint, alexa_schema)
     (stream,) = answer["event"]["payload"]["cameraStreams"]
     assert (stream["resolution"]["width"], stream["resolution"]["height"]) == expected_resolution
     assert stream["audioCodec"] == expected_audio
@@ -193,17 +204,7 @@ def test_warm_stream_directive_makes_one_accloud_call(accloud, tokens, alexa_sch
 
 
 def _stream_error(accloud, alexa_schema, token, endpoint) -> dict:
-    answer = invoke(
-        directive(
-            "Alexa.CameraStreamController",
-            "InitializeCameraStreams",
-            token,
-            endpoint_id=endpoint["endpointId"],
-            cookie=endpoint.get("cookie"),
-            payload=stream_request_for(endpoint),
-        ),
-        alexa_schema,
-    )
+    answer = initialize_streams(token, endpoint, alexa_schema)
     assert answer["event"]["header"]["name"] == "ErrorResponse", answer
     return answer["event"]["payload"]
 
@@ -231,27 +232,189 @@ def test_another_users_endpoint_is_no_such_endpoint(accloud, tokens, alexa_schem
     assert not accloud.minted_streams()
 
 
-@pytest.mark.parametrize(
-    ("fault", "value", "error_type"),
-    [
-        ("invalid_token", None, "INVALID_AUTHORIZATION_CREDENTIAL"),
-        ("expired_token", None, "EXPIRED_AUTHORIZATION_CREDENTIAL"),
-        ("status", 503, "BRIDGE_UNREACHABLE"),
-        ("status", 500, "BRIDGE_UNREACHABLE"),
-        ("malformed", None, "BRIDGE_UNREACHABLE"),
-        ("hang", 5, "BRIDGE_UNREACHABLE"),
-        ("latency", 3, "BRIDGE_UNREACHABLE"),
-    ],
+@dataclass(frozen=True)
+class Canned:
+    """One fixed HTTP answer, as ACCloud - or a WAF, CDN or proxy in front of it - might give it."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _html(status: int, *headers: tuple[str, str]) -> Canned:
+    page = f"<html><body><h1>{status}</h1>Request blocked.</body></html>".encode()
+    return Canned(status, page, (("Content-Type", "text/html"), *headers))
+
+
+def _bearer(status: int, challenge: str, body: dict[str, str] | None = None) -> Canned:
+    return Canned(
+        status,
+        json.dumps(body or {}).encode(),
+        (("Content-Type", "application/json"), ("WWW-Authenticate", challenge)),
+    )
+
+
+TOKEN_UNKNOWN = {"error": "invalid_token", "error_description": "token_unknown"}
+
+
+class CannedServer(LoopbackServer):
+    """Answers every request with ``answer``: stands in for whatever sits at ZOSI_ACCLOUD_BASE_URL."""
+
+    thread_name = "canned-accloud"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = Canned(503)
+        self.requests = 0
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # paths carry device ids
+
+            def _answer(self) -> None:
+                server.requests += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(server.answer.status)
+                for name, value in server.answer.headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(server.answer.body)))
+                self.end_headers()
+                self.wfile.write(server.answer.body)
+
+            do_GET = do_POST = do_DELETE = _answer
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def canned_server() -> Iterator[CannedServer]:
+    with CannedServer() as server:
+        yield server
+
+
+def _point_accloud_at(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a changed DNS answer or a WAF in front of ACCloud does. Only the settings are reset:
+    the warm container's other caches (the token -> user cache above all) stay."""
+    from skill import config
+
+    monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", base_url)
+    config.reset()
+
+
+INVALID, EXPIRED, OUTAGE = (
+    "INVALID_AUTHORIZATION_CREDENTIAL",
+    "EXPIRED_AUTHORIZATION_CREDENTIAL",
+    "BRIDGE_UNREACHABLE",
 )
-def test_accloud_failures_map_to_the_right_error(accloud, alexa_schema, fault, value, error_type) -> None:
+UNKNOWN_CHALLENGE = 'Bearer realm="accloud", error="invalid_token", error_description="token_unknown"'
+
+# case -> (fault, value, Alexa error type). fault: a reference-ACCloud fault (set_fault with value), or
+# "answer": the Canned answer ``value`` comes from whatever sits at ZOSI_ACCLOUD_BASE_URL.
+ACCLOUD_FAILURES: dict[str, tuple[str, Any, str]] = {
+    "401 token_unknown": ("invalid_token", None, INVALID),
+    "401 token_expired": ("expired_token", None, EXPIRED),
+    "503": ("status", 503, OUTAGE),
+    "500": ("status", 500, OUTAGE),
+    "truncated JSON": ("malformed", None, OUTAGE),
+    "hangs": ("hang", 5, OUTAGE),
+    "3 s late": ("latency", 3, OUTAGE),
+    # Only ACCloud's RFC 6750 Bearer challenge makes a 401/403 an auth failure.
+    "401 Bearer invalid_token": ("answer", _bearer(401, UNKNOWN_CHALLENGE, TOKEN_UNKNOWN), INVALID),
+    "401 Bearer token_expired, unquoted": (
+        "answer",
+        _bearer(401, "bearer error=invalid_token, error_description=token_expired"),
+        EXPIRED,
+    ),
+    "401 Bearer invalid_token, token_expired in the body": (
+        "answer",
+        _bearer(401, 'Bearer realm="accloud", error="invalid_token"', {"error_description": "token_expired"}),
+        EXPIRED,
+    ),
+    "403 Bearer invalid_token": ("answer", _bearer(403, UNKNOWN_CHALLENGE, TOKEN_UNKNOWN), INVALID),
+    # A token granted too few scopes: only a new link (new consent) fixes it.
+    "403 Bearer insufficient_scope": (
+        "answer",
+        _bearer(403, 'Bearer realm="accloud", error="insufficient_scope", scope="devices streams"'),
+        INVALID,
+    ),
+    # Anything else is an outage (a WAF, CDN or proxy speaking), never a reason to relink.
+    "403 HTML block page": ("answer", _html(403), OUTAGE),
+    "401 HTML page": ("answer", _html(401), OUTAGE),
+    "401 Basic challenge": ("answer", _html(401, ("WWW-Authenticate", 'Basic realm="proxy"')), OUTAGE),
+    "403 JSON without challenge": (
+        "answer",
+        Canned(403, json.dumps({"error": "forbidden"}).encode()),
+        OUTAGE,
+    ),
+    "403 empty": ("answer", Canned(403), OUTAGE),
+    "401 invalid_token body without challenge": (
+        "answer",
+        Canned(401, json.dumps(TOKEN_UNKNOWN).encode()),
+        OUTAGE,
+    ),
+    "401 Bearer without error (our token never arrived)": (
+        "answer",
+        _bearer(401, 'Bearer realm="accloud"'),
+        OUTAGE,
+    ),
+    "403 Bearer invalid_request": (
+        "answer",
+        _bearer(403, 'Bearer realm="accloud", error="invalid_request"'),
+        OUTAGE,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "error_type"), ACCLOUD_FAILURES.values(), ids=ACCLOUD_FAILURES.keys()
+)
+def test_accloud_failures_map_to_the_right_error(
+    accloud, canned_server, alexa_schema, monkeypatch, fault, value, error_type
+) -> None:
     token = accloud.issue_token("alice")["access_token"]  # a fresh token: nothing cached
     endpoint = discover(accloud.issue_token("alice")["access_token"], alexa_schema)["Garage"]
-    accloud.set_fault(fault, value)
+    met_before = canned_server.requests
+    if fault == "answer":
+        canned_server.answer = value
+        _point_accloud_at(canned_server.base_url, monkeypatch)
+    else:
+        accloud.set_fault(fault, value)
     try:
         payload = _stream_error(accloud, alexa_schema, token, endpoint)
     finally:
         accloud.clear_faults()
     assert payload["type"] == error_type
+    assert (canned_server.requests > met_before) == (fault == "answer")
+
+
+@pytest.mark.parametrize(
+    ("answer", "forgotten"),
+    [
+        (_html(403), False),
+        (Canned(401), False),
+        (_bearer(401, UNKNOWN_CHALLENGE, TOKEN_UNKNOWN), True),
+    ],
+    ids=["403 HTML page", "401 empty", "401 Bearer invalid_token"],
+)
+def test_only_an_auth_failure_forgets_the_cached_caller(
+    accloud, canned_server, tokens, alexa_schema, monkeypatch, answer, forgotten
+) -> None:
+    """A warm stream directive resolves its caller from the cache; an outage must not drop it, or
+    every user would cost an extra ACCloud call (and face the outage twice) right after it."""
+    endpoint = discover(tokens["alice"], alexa_schema)["Garage"]  # caches alice's token
+    canned_server.answer = answer
+    _point_accloud_at(canned_server.base_url, monkeypatch)
+    expected = INVALID if forgotten else OUTAGE
+    assert _stream_error(accloud, alexa_schema, tokens["alice"], endpoint)["type"] == expected
+
+    _point_accloud_at(accloud.base_url, monkeypatch)
+    accloud.reset_request_counts()
+    answer = initialize_streams(tokens["alice"], endpoint, alexa_schema)
+    assert answer["event"]["header"]["name"] == "Response"
+    assert accloud.request_counts().get("GET /v1/me", 0) == (1 if forgotten else 0)
 
 
 def test_expired_token_for_real(accloud, alexa_schema) -> None:
@@ -262,8 +425,15 @@ def test_expired_token_for_real(accloud, alexa_schema) -> None:
     assert _stream_error(accloud, alexa_schema, other, endpoint)["type"] == "EXPIRED_AUTHORIZATION_CREDENTIAL"
 
 
-def test_transient_failure_never_looks_like_an_auth_error_in_discovery(accloud, tokens, alexa_schema) -> None:
-    accloud.set_fault("status", 502)
+@pytest.mark.parametrize("canned", [None, _html(403), _html(401)], ids=["502", "403 page", "401 page"])
+def test_transient_failure_never_looks_like_an_auth_error_in_discovery(
+    accloud, canned_server, tokens, alexa_schema, monkeypatch, canned
+) -> None:
+    if canned is None:
+        accloud.set_fault("status", 502)
+    else:
+        canned_server.answer = canned
+        _point_accloud_at(canned_server.base_url, monkeypatch)
     try:
         answer = invoke(directive("Alexa.Discovery", "Discover", tokens["alice"]), alexa_schema)
     finally:

@@ -802,3 +802,32 @@ def test_spoken_names_match_case_and_diacritics_insensitively(
 
     found = match([_camera(name) for name in names], phrases=[heard])
     assert (found.name if found else None) == expected
+
+
+def test_cameras_without_a_sayable_name_get_the_names_discovery_gives_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Voice and the Alexa app agree: a name of emoji or punctuation is spoken, matched and loaded
+    as a slot value as the fallback discovery reported ("ZOSI Camera 1", ...)."""
+    from skill.cloud.contract import Device
+    from skill.privacy import pseudonyms
+    from skill.smarthome.endpoints import fallback_names
+    from skill.voice.cameras import cameras_of, dynamic_entities, match
+
+    monkeypatch.setattr(pseudonyms, "keys", lambda: pseudonyms.PseudonymKeys(b"k" * 32, b"e" * 64))
+    pseudonyms.reset()  # user keys remembered under other keys must not be reused, nor ours kept
+    monkeypatch.setattr(pseudonyms, "_user_keys", {})
+    devices = [
+        Device(
+            id=f"dev_{n}", name=name, kind="camera", model="C1", firmware="1", online=True, privacy_mode=False
+        )
+        for n, name in enumerate(["🚪", "Garage", "!!!"])
+    ]
+    cameras = cameras_of("usr_owner", devices)
+    expected = fallback_names(devices)
+    assert [camera.name for camera in cameras] == [expected["dev_0"], "Garage", expected["dev_2"]]
+    assert {camera.name for camera in cameras} == {"ZOSI Camera 1", "Garage", "ZOSI Camera 2"}
+    assert [camera.spoken_name for camera in cameras] == [camera.name for camera in cameras]
+    assert match(cameras, phrases=["zosi camera 2"]) is cameras[2]
+    values = [entity.name.value for entity in dynamic_entities(cameras)[0].types[0].values]
+    assert values == ["ZOSI Camera 1", "Garage", "ZOSI Camera 2"]

@@ -1,0 +1,151 @@
+"""Discovery edge cases: oversized profile cookies and names without a letter or digit.
+
+End-to-end cases run lambda_handler.handler against the reference ACCloud; every answer is
+validated against Amazon's schema (tests/smarthome/conftest.py::invoke).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import pytest
+
+from skill.cloud.contract import Device, StreamProfile
+from skill.smarthome import endpoints
+from tests.smarthome.conftest import discover
+from tests.smarthome.test_directives import initialize_streams
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+def _profiles(count: int) -> tuple[StreamProfile, ...]:
+    """``count`` distinct RTSP profiles, the largest first."""
+    return tuple(StreamProfile("RTSP", 4000 - 8 * i, 3000 - 6 * i, "H264", "AAC") for i in range(count))
+
+
+def _device(device_id: str, name: str, kind: str = "camera", profiles: int = 1) -> Device:
+    return Device(
+        id=device_id, name=name, kind=kind, model="C190", firmware="v5.2.1", online=True,
+        privacy_mode=False, parent_id="nvr_1" if kind == "nvr_channel" else None,
+        motion_detection=True, profiles=_profiles(profiles),
+    )  # fmt: skip
+
+
+def _cookie_bytes(profiles: int) -> int:
+    cookie = {"profiles": endpoints.encode_profiles(_profiles(profiles))}
+    return len(json.dumps(cookie, separators=(",", ":")).encode())
+
+
+# --- the profile cookie stays under Amazon's 5000-byte limit ----------------------------------------
+
+
+@pytest.mark.parametrize("profiles", [0, 1, 10, 100, 131, 132, 200, 1000])
+def test_the_cookie_is_left_out_exactly_when_it_would_reach_the_limit(profiles: int) -> None:
+    device = _device("dev_many", "Lobby", profiles=profiles)
+    endpoint = endpoints.describe("usr_alice", device)
+    assert endpoint == endpoints.DescribeMany("usr_alice")(device)[0]  # the fast path agrees
+    expected = profiles > 0 and _cookie_bytes(profiles) < endpoints.MAX_COOKIE_BYTES
+    assert ("cookie" in endpoint) is expected
+    if expected:
+        assert endpoints.decode_profiles(endpoint["cookie"]) == list(_profiles(profiles))
+    else:  # the stream path then asks ACCloud (camera_stream.choose with no cookie profiles)
+        assert endpoints.decode_profiles(endpoint.get("cookie", {})) is None
+
+
+def test_the_limit_falls_between_the_table_rows() -> None:
+    """The table above has the last count under the limit and the first at or over it."""
+    assert _cookie_bytes(131) < endpoints.MAX_COOKIE_BYTES <= _cookie_bytes(132)
+
+
+def test_a_camera_with_many_profiles_is_discovered_without_the_cookie_and_still_streams(
+    accloud, tokens, alexa_schema
+) -> None:
+    wire = [
+        {
+            "protocol": p.protocol,
+            "width": p.width,
+            "height": p.height,
+            "video_codec": "H264",
+            "audio_codec": "AAC",
+        }
+        for p in _profiles(200)
+    ]
+    accloud.add_device("alice", "Lobby", profiles=list(reversed(wire)))
+    found = discover(tokens["alice"], alexa_schema)
+    lobby = found["Lobby"]
+    assert "cookie" not in lobby and "cookie" in found["Front Door"]
+    answer = initialize_streams(tokens["alice"], lobby, alexa_schema)  # no cookie to echo
+    (stream,) = answer["event"]["payload"]["cameraStreams"]
+    assert stream["resolution"] == {"width": 4000, "height": 3000}  # still the best one
+    assert accloud.minted_streams()[-1]["profile"]["width"] == 4000
+
+
+# --- names without a letter or digit get a fallback name ------------------------------------------
+
+ODD_NAMES = ["📷", "🐶📷🐶", "!!!", "", "   ", "\u200b", "🇩🇪", "---", "😀 ❤️", "\u0301\u0301"]
+
+
+@pytest.mark.parametrize(
+    ("listed", "expected"),
+    [
+        ([("camera", "📷")], ["ZOSI Camera"]),
+        ([("doorbell", "🔔")], ["ZOSI Doorbell"]),
+        ([("nvr_channel", "⭐")], ["ZOSI Camera"]),
+        ([("camera", "📷"), ("camera", "!!!")], ["ZOSI Camera 1", "ZOSI Camera 2"]),
+        ([("camera", "📷"), ("nvr_channel", "  ")], ["ZOSI Camera 1", "ZOSI Camera 2"]),
+        ([("camera", "📷"), ("doorbell", "🔔")], ["ZOSI Camera", "ZOSI Doorbell"]),
+        ([("camera", "Front Door"), ("camera", "📷")], [None, "ZOSI Camera"]),
+        ([("camera", "ZOSI Camera"), ("camera", "📷")], [None, "ZOSI Camera 1"]),  # no clash
+        (
+            [("camera", "zosi-camera 1"), ("camera", "📷"), ("camera", "🎥")],
+            [None, "ZOSI Camera 2", "ZOSI Camera 3"],
+        ),
+        ([("doorbell", "Zosi Doorbell"), ("doorbell", "🔔")], [None, "ZOSI Doorbell 1"]),
+        (
+            [("camera", name) for name in ODD_NAMES],
+            [f"ZOSI Camera {n}" for n in range(1, len(ODD_NAMES) + 1)],
+        ),
+        ([("camera", "Front Door"), ("doorbell", "玄関")], [None, None]),
+    ],
+)
+def test_fallback_names(listed: list[tuple[str, str]], expected: list[str | None]) -> None:
+    devices = [_device(f"dev_{i:02d}", name, kind) for i, (kind, name) in enumerate(listed)]
+    names = endpoints.fallback_names(devices)
+    assert [names.get(d.id) for d in devices] == expected
+    shuffled = devices[:]
+    random.Random(7).shuffle(shuffled)
+    assert endpoints.fallback_names(shuffled) == names  # ACCloud's listing order does not matter
+    describe = endpoints.DescribeMany("usr_alice", names)
+    for device, name in zip(devices, expected, strict=True):
+        endpoint = endpoints.describe("usr_alice", device, names.get(device.id))
+        assert describe(device)[0] == endpoint
+        assert endpoint["friendlyName"] == (name or endpoints.friendly_name(device.name))
+        assert device.id.removeprefix("dev_") not in endpoint["friendlyName"]
+
+
+def test_without_a_fallback_a_nameless_device_is_still_undescribable() -> None:
+    """AddOrUpdateReport describes one device and has no account list to number it in."""
+    with pytest.raises(endpoints.UndescribableDevice):
+        endpoints.describe("usr_alice", _device("dev_1", "📷"))
+    with pytest.raises(endpoints.UndescribableDevice):
+        endpoints.DescribeMany("usr_alice")(_device("dev_1", "📷"))
+
+
+def test_nameless_devices_are_discovered_under_a_fallback_name(accloud, tokens, alexa_schema, caplog) -> None:
+    for kind, name in [("camera", "📷📷"), ("camera", "!!!"), ("doorbell", "🔔")]:
+        accloud.add_device("alice", name, kind=kind)
+    with caplog.at_level(logging.DEBUG):
+        found = discover(tokens["alice"], alexa_schema)
+    warnings = [
+        r for r in caplog.records if r.getMessage() == "device without a usable name given a fallback name"
+    ]
+    assert sorted(r.fields["kind"] for r in warnings) == ["camera", "camera", "doorbell"]
+    assert all(r.fields.keys() == {"kind"} for r in warnings)
+    assert "📷" not in caplog.text and "🔔" not in caplog.text
+    assert {"ZOSI Camera 1", "ZOSI Camera 2", "ZOSI Doorbell"} <= set(found)
+    assert discover(tokens["alice"], alexa_schema).keys() == found.keys()  # the same names next time
+    doorbell = found["ZOSI Doorbell"]
+    answer = initialize_streams(tokens["alice"], doorbell, alexa_schema)
+    assert answer["event"]["header"]["name"] == "Response"
