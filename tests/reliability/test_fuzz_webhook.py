@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import lambda_handler
@@ -454,8 +454,12 @@ _RTSP_1080 = {"protocol": "RTSP", "width": 1920, "height": 1080, "video_codec": 
 def test_well_formed_events_are_accepted_and_every_message_is_valid(
     linked: World, event: dict[str, Any]
 ) -> None:
+    raw = encode(event)
+    # Six fields of up to 12,000 odd characters can outgrow the body limit: such a body is refused
+    # with 413 before anything is read, as the malformed and bad-signature tests above check.
+    assume(len(raw) <= MAX_BODY)
     with dynamodb_requests() as requests:
-        status, body, _, sent = deliver(linked, signed(encode(event)), refused=False)
+        status, body, _, sent = deliver(linked, signed(raw), refused=False)
     assert (status, body) == (202, {"status": "accepted"})
     rejected = [(r.status, r.errors[:3]) for r in sent if not r.accepted]
     assert rejected == [], "the Event Gateway refused a message the skill built"
