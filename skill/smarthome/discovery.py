@@ -20,16 +20,23 @@ def discover_endpoints(ctx: DirectiveContext) -> list[tuple[dict[str, Any], str]
     devices, dropped = endpoints.select(ctx.cloud.devices(ctx.token))
     if dropped:
         log(_log, logging.WARNING, "account exceeds Alexa's endpoint limit", dropped=dropped)
-    fallbacks = endpoints.fallback_names(devices)
-    describe = endpoints.DescribeMany(user.user_id, fallbacks)
-    described = []
+    describe = endpoints.DescribeMany(user.user_id)
+    described, nameless = [], []
     for device in devices:
-        if device.id in fallbacks:  # its name has no letter or digit: not dropped, renamed
-            log(_log, logging.WARNING, "device without a usable name given a fallback name", kind=device.kind)
         try:
             described.append(describe(device))
-        except (endpoints.UndescribableDevice, ValueError) as exc:
+        except endpoints.UndescribableDevice:  # its name has no letter or digit
+            nameless.append(device)
+        except ValueError as exc:
             log(_log, logging.WARNING, "skipped undescribable device", reason=str(exc), kind=device.kind)
+    if nameless:  # rare: only then are the account's names compared to number the fallbacks
+        describe.fallbacks = endpoints.fallback_names(devices)
+        for device in nameless:
+            log(_log, logging.WARNING, "device without a usable name given a fallback name", kind=device.kind)
+            try:
+                described.append(describe(device))
+            except ValueError as exc:
+                log(_log, logging.WARNING, "skipped undescribable device", reason=str(exc), kind=device.kind)
     return described
 
 
