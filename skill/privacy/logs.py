@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -129,6 +130,9 @@ class RedactionFilter(logging.Filter):
             message = str(record.msg)
         record.msg = scrub_text(message)
         record.args = None
+        # A messageId is the caller's text: it passes redaction like every other value.
+        cid = correlation_id.get()
+        record.correlation_id = scrub_text(cid) if cid else None
         fields = getattr(record, "fields", None)
         if fields is not None:
             record.fields = scrub(fields)
@@ -144,6 +148,10 @@ class RedactionFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, line_end: str = "") -> None:
+        super().__init__()
+        self.line_end = line_end  # the runtime's handler writes records as given, ending included
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "level": record.levelname,
@@ -151,7 +159,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
         }
-        cid = correlation_id.get()
+        cid = getattr(record, "correlation_id", None)
         if cid:
             line["correlation_id"] = cid
         fields = getattr(record, "fields", None)
@@ -160,14 +168,20 @@ class JsonFormatter(logging.Formatter):
         summary = getattr(record, "exception_summary", None)
         if summary:
             line["exception"] = summary
-        return json.dumps(line, separators=(",", ":"), default=str)
+        return json.dumps(line, separators=(",", ":"), default=str) + self.line_end
 
 
 _configured = False
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Install the JSON handler with redaction on the root logger (once per container)."""
+    """Install JSON formatting with redaction on the root logger (once per container).
+
+    Under the Lambda runtime (awslambdaric) the root logger already holds the runtime's handler,
+    which writes each record as one telemetry frame with its level. That handler is given our
+    filter and formatter instead of adding a second one: two handlers printed every record twice,
+    once in the runtime's plain ``[LEVEL]\t<time>\t<request id>\t<message>`` format.
+    """
     global _configured
     root = logging.getLogger()
     if _configured and stream is None:
@@ -175,16 +189,22 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_zosi", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler._zosi = True  # type: ignore[attr-defined]
-    handler.addFilter(RedactionFilter())
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    root.setLevel(level)
-    # The Lambda runtime's own handler would print unredacted text: keep only ours.
-    for other in list(root.handlers):
-        if other is not handler and not getattr(other, "_zosi", False):
+    others = [h for h in root.handlers if not getattr(h, "_zosi_adopted", False)]
+    if stream is None and others and os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        for runtime_handler in others:
+            runtime_handler.addFilter(RedactionFilter())
+            runtime_handler.setFormatter(JsonFormatter(line_end="\n"))
+            runtime_handler._zosi_adopted = True  # type: ignore[attr-defined]
+    else:
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler._zosi = True  # type: ignore[attr-defined]
+        handler.addFilter(RedactionFilter())
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        # Any other handler (a test's capture) sees only redacted records too.
+        for other in others:
             other.addFilter(RedactionFilter())
+    root.setLevel(level)
     for noisy in ("botocore", "urllib3", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _configured = True

@@ -64,6 +64,19 @@ def test_safe_fields_and_correlation_id_survive(captured: io.StringIO) -> None:
     logs.correlation_id.set(None)
 
 
+@pytest.mark.parametrize("secret", SECRETS)
+def test_correlation_ids_pass_redaction(captured: io.StringIO, secret: str) -> None:
+    """A messageId is whatever the caller sent: one holding an e-mail or URL is not echoed."""
+    logs.correlation_id.set(f"msg {secret}")
+    try:
+        logging.getLogger("test").info("directive handled")
+    finally:
+        logs.correlation_id.set(None)
+    (line,) = lines(captured)
+    assert line["correlation_id"] == f"msg {logs.REDACTED}"
+    assert secret.split("|")[-1] not in captured.getvalue()
+
+
 def test_records_in_fields_are_logged_as_their_type_only(captured: io.StringIO) -> None:
     """A Device or StreamProfile is a NamedTuple: logged by mistake, it would otherwise read as a
     list of its values, a camera's name and raw ACCloud id among them."""
