@@ -8,7 +8,7 @@ lets a later SkillDisabled find them.
 How: ``skill.privacy.erasure.erase_account`` writes an ``ErasureFence`` row (``models.items``) for
 the user *before* deleting anything (state "erasing", ``started_at``) and marks it "erased" with
 ``completed_at`` afterwards. Every write that can create a row of a user (``models.store``:
-profile, link and grant, endpoint index entries, WebRTC sessions) is one TransactWriteItems
+profile, link and grant, endpoint index entries) is one TransactWriteItems
 that holds the write and a ConditionCheck on that fence row, so it succeeds only if
 
 * there is no fence for the user, or

@@ -128,18 +128,6 @@ INVENTORY: Final[dict[str, dict[str, AttributeUse]]] = {
             SHARING,
         ),
     },
-    "RtcSession": {
-        "pk": _USER_PARTITION,
-        "sk": _use(
-            "'rtc#' + keyed hash of Alexa's WebRTC sessionId (no SDP stored)", SHORT_TTL, LEAST_ENOUGH
-        ),
-        "connected": _use(
-            "whether Alexa reported the session connected, to close it correctly", SHORT_TTL, LEAST_ENOUGH
-        ),
-        "expires_at": _use(
-            "TTL: the session row disappears after the session's maximum life", SHORT_TTL, DELETION
-        ),
-    },
     "WebhookDedupe": {
         "pk": _use(
             "'dedupe#' + keyed hash of an ACCloud webhook event id (no user id)", SHORT_TTL, LEAST_ENOUGH

@@ -34,7 +34,6 @@ from models.keys import (
     FENCE_SK,
     LINK_PREFIX,
     PROFILE_SK,
-    RTC_PREFIX,
     TTL_ATTRIBUTE,
 )
 
@@ -47,14 +46,12 @@ __all__ = [
     "FENCE_SK",
     "LINK_PREFIX",
     "PROFILE_SK",
-    "RTC_PREFIX",
     "TTL_ATTRIBUTE",
     "AccountLink",
     "AccountProfile",
     "ByAlexaUser",
     "EndpointEntry",
     "ErasureFence",
-    "RtcSession",
     "WebhookDedupe",
     "is_live",
     "kind_of",
@@ -140,20 +137,6 @@ class EndpointEntry(TableModel):
         return self.sk[len(ENDPOINT_PREFIX) :]
 
 
-class RtcSession(TableModel):
-    """A WebRTC session in progress, known only by a keyed hash of Alexa's sessionId (no SDP)."""
-
-    class Meta:
-        table_name = "unbound"
-
-    connected = BooleanAttribute(default=False)
-    expires_at = TTLAttribute()
-
-    @staticmethod
-    def sort_key(session_hash: str) -> str:
-        return RTC_PREFIX + session_hash
-
-
 class WebhookDedupe(TableModel):
     """A processed ACCloud webhook event id (keyed hash), so a redelivery is not sent to Alexa twice."""
 
@@ -197,7 +180,6 @@ KIND_BY_SK_PREFIX: tuple[tuple[str, type[TableModel]], ...] = (
     (PROFILE_SK, AccountProfile),
     (LINK_PREFIX, AccountLink),
     (ENDPOINT_PREFIX, EndpointEntry),
-    (RTC_PREFIX, RtcSession),
     (DEDUPE_SK, WebhookDedupe),
     (FENCE_SK, ErasureFence),
 )

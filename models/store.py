@@ -10,7 +10,7 @@ the user's data was erased after the request began, it raises ``ErasedDuringRequ
 writes nothing.
 
 Partition layout (see models/items.py): ``pk = user_key`` for everything about a user
-(``profile``, ``link#<link_key>``, ``ep#<endpointId>``, ``rtc#<session hash>``), and
+(``profile``, ``link#<link_key>``, ``ep#<endpointId>``), and
 ``pk = dedupe#<event hash>``, ``sk = dedupe`` for webhook deduplication, ``pk = fence#<hash of
 the user key>``, ``sk = fence`` for erasure fences.
 """
@@ -38,9 +38,7 @@ from models.items import (
     AccountProfile,
     EndpointEntry,
     ErasureFence,
-    RtcSession,
     WebhookDedupe,
-    is_live,
     kind_of,
 )
 from skill.privacy import pseudonyms
@@ -526,40 +524,6 @@ def release_event(event_id: str) -> None:
 
 def _dedupe_key(event_id: str) -> str:
     return WebhookDedupe.partition_key(_keyed_hash(b"webhook-event", event_id))
-
-
-def put_rtc_session(
-    user_key: str, session_id: str, *, ttl_seconds: int, connected: bool = False, now: datetime | None = None
-) -> None:
-    """Record (or update) a WebRTC session by a keyed hash of its id (fenced).
-
-    Round trips: 1 TransactWriteItems.
-    """
-    row = RtcSession(
-        user_key,
-        RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)),
-        connected=connected,
-        expires_at=(now or _now()) + timedelta(seconds=ttl_seconds),
-    )
-    with _guard("put_rtc_session"):
-        ensure_bound()
-        _fenced_write("put_rtc_session", user_key, puts=[row.get_save_kwargs_from_instance()])
-
-
-def get_rtc_session(user_key: str, session_id: str, *, now: datetime | None = None) -> RtcSession | None:
-    """The session row if present and not expired. Round trips: 1 GetItem (consistent)."""
-    row = _get(RtcSession, user_key, RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)))
-    if row is None or not is_live(row.expires_at, now or _now()):
-        return None
-    return row
-
-
-def delete_rtc_session(user_key: str, session_id: str) -> None:
-    """Forget a WebRTC session (idempotent). Round trips: 1 DeleteItem."""
-    row = RtcSession(user_key, RtcSession.sort_key(_keyed_hash(b"rtc-session", session_id)))
-    with _guard("delete_rtc_session"):
-        ensure_bound()
-        row.delete()
 
 
 # --- local stack only ------------------------------------------------------------------------

@@ -73,7 +73,6 @@ def populate(
             for n in range(endpoints)
         },
     )
-    store.put_rtc_session(key, f"session-of-{accloud_user}", ttl_seconds=300)
     return key
 
 
@@ -290,16 +289,16 @@ def test_export_lists_everything_with_secrets_masked(two_users: tuple[str, str])
     exported = access.export(alice)
     assert exported["format"] == access.EXPORT_FORMAT
     assert exported["user_key"] == alice
-    assert len(exported["items"]) == len(partition(alice)) == 7  # profile, 2 links, 3 endpoints, 1 session
+    assert len(exported["items"]) == len(partition(alice)) == 6  # profile, 2 links, 3 endpoints
     kinds = sorted(item["kind"] for item in exported["items"])
-    assert kinds == ["AccountLink"] * 2 + ["AccountProfile"] + ["EndpointEntry"] * 3 + ["RtcSession"]
+    assert kinds == ["AccountLink"] * 2 + ["AccountProfile"] + ["EndpointEntry"] * 3
     text = repr(exported)
     assert ACCESS_TOKEN not in text and REFRESH_TOKEN not in text and "Atz" not in text
     granted = next(item for item in exported["items"] if "grant_ciphertext" in item)
     assert granted["grant_ciphertext"].startswith("<encrypted ")
     assert exported["summary"] == {
         "stored": True,
-        "items": 7,
+        "items": 6,
         "links": 2,
         "endpoints": 3,
         "grant": True,

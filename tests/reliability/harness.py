@@ -92,7 +92,7 @@ class Rows:
 
     ``kinds``: one entry per item, ``(partition, kind, ...)`` with ``kind`` one of ``profile``,
     ``link`` (plus whether it holds a grant and permits events), ``ep`` (plus the endpointId),
-    ``rtc``, ``dedupe`` and ``fence``. Ciphertexts, versions, leases and times are left out on purpose: a
+    ``dedupe`` and ``fence``. Ciphertexts, versions, leases and times are left out on purpose: a
     refreshed grant is still "a grant". ``last_active``: the profile's activity time per partition.
     """
 
@@ -114,8 +114,6 @@ def rows() -> Rows:
             kinds[(pk, "link", grant, permitted)] += 1
         elif sk.startswith("ep#"):
             kinds[(pk, "ep", sk[len("ep#") :])] += 1
-        elif sk.startswith("rtc#"):
-            kinds[(pk, "rtc")] += 1
         elif sk == "dedupe":
             kinds[("dedupe", "dedupe")] += 1
         elif sk == "fence":  # an account erasure's fence (models/fence.py): global, short-lived

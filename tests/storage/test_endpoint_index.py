@@ -40,7 +40,6 @@ def test_digests_match_the_index_pynamodb_reads(queries: list[str]) -> None:
     user = pseudonyms.user_key("usr_1")
     store.upsert_link(user, pseudonyms.link_key("lnk_1"), region="NA")
     store.put_profile(user, consented_at=store._now(), accepted_policy_version="v1")
-    store.put_rtc_session(user, "session", ttl_seconds=60)
     store.apply_endpoint_diff(user, upserts={"z1_a": CAMERA, "z1_b": DOORBELL})
     store.apply_endpoint_diff(pseudonyms.user_key("usr_2"), upserts={"z1_c": CAMERA})
     queries.clear()

@@ -56,7 +56,6 @@ CREATE_WRITES: dict[str, Callable[[], object]] = {
     "apply_endpoint_diff 150 (two transactions)": lambda: store.apply_endpoint_diff(
         user(), upserts={f"z1_cam{n}": CAMERA for n in range(150)}
     ),
-    "put_rtc_session": lambda: store.put_rtc_session(user(), "amzn1.session.X", ttl_seconds=60),
 }
 
 

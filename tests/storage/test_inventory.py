@@ -10,7 +10,7 @@ from pynamodb.attributes import TTLAttribute
 
 from models.base import TableModel, all_models
 from models.inventory import INVENTORY
-from models.items import TTL_ATTRIBUTE, AccountLink, ErasureFence, RtcSession, WebhookDedupe
+from models.items import TTL_ATTRIBUTE, AccountLink, ErasureFence, WebhookDedupe
 from models.store import TABLE_DEFINITION
 
 # Words that name data the policy table says is never stored.
@@ -44,7 +44,6 @@ def test_every_concrete_model_is_found() -> None:
         "AccountProfile",
         "AccountLink",
         "EndpointEntry",
-        "RtcSession",
         "WebhookDedupe",
         "ErasureFence",
     }
@@ -90,7 +89,7 @@ def test_no_attribute_names_forbidden_data(model: type[TableModel]) -> None:
 def test_only_short_lived_kinds_carry_the_ttl_attribute(model: type[TableModel]) -> None:
     # DynamoDB deletes any item whose TTL attribute passed: a long-lived kind must never have it.
     has_ttl = TTL_ATTRIBUTE in stored_attributes(model)
-    assert has_ttl == (model in (RtcSession, WebhookDedupe, ErasureFence))
+    assert has_ttl == (model in (WebhookDedupe, ErasureFence))
     if has_ttl:
         assert isinstance(model.get_attributes()[TTL_ATTRIBUTE], TTLAttribute)
 

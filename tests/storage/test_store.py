@@ -69,7 +69,6 @@ def populate(user_key: str, *, endpoints: int = 3) -> None:
             user_key, f"l_{user_key}_{n}", region="NA", ciphertext=b"\x01" + bytes(40), expires_at=NOW
         )
     store.apply_endpoint_diff(user_key, upserts={f"z1_{user_key}_{i}": CAMERA for i in range(endpoints)})
-    store.put_rtc_session(user_key, f"session-{user_key}", ttl_seconds=600)
 
 
 # --- round trips -----------------------------------------------------------------------------
@@ -126,11 +125,8 @@ ROUND_TRIPS: list[tuple[str, Callable[[], object], list[str]]] = [
     ("export_user", lambda: store.export_user(user(1)), ["Query"]),
     ("erase_user (3 items)", lambda: store.erase_user(user(1)), ["Query", "BatchWriteItem"]),
     ("claim_event", lambda: store.claim_event("evt_1", 300), ["PutItem"]),
-    ("put_rtc_session", lambda: store.put_rtc_session(user(1), "s", ttl_seconds=60), ["TransactWriteItems"]),
     ("begin_erasure", lambda: store.begin_erasure(user(1)), ["PutItem"]),
     ("complete_erasure", lambda: store.complete_erasure(user(1), NOW), ["UpdateItem"]),
-    ("get_rtc_session", lambda: store.get_rtc_session(user(1), "s"), ["GetItem"]),
-    ("delete_rtc_session", lambda: store.delete_rtc_session(user(1), "s"), ["DeleteItem"]),
 ]
 
 
@@ -144,7 +140,6 @@ def test_round_trips(
 ) -> None:
     store.put_profile(user(1), consented_at=NOW, accepted_policy_version="v1")
     store.upsert_link(user(1), link(1), region="NA", alexa_user_key=alexa(1))
-    store.put_rtc_session(user(1), "s", ttl_seconds=60)
     dynamo_calls.clear()
     operation()
     assert dynamo_calls.operations == expected
@@ -160,9 +155,9 @@ def test_acquire_and_finish_lease_are_one_update_each(aws_stack: object, dynamo_
 
 
 def test_erase_pages_batch_deletes_in_25s(aws_stack: object, dynamo_calls: DynamoCalls) -> None:
-    populate(user(1), endpoints=60)  # profile + 2 links + 60 endpoints + 1 rtc = 64 items
+    populate(user(1), endpoints=60)  # profile + 2 links + 60 endpoints = 63 items
     dynamo_calls.clear()
-    assert store.erase_user(user(1)) == 64
+    assert store.erase_user(user(1)) == 63
     assert dynamo_calls.operations == ["Query", *["BatchWriteItem"] * 3]
 
 
@@ -324,7 +319,7 @@ def test_erase_leaves_nothing_of_the_user_and_everything_of_others(aws_stack: ob
     store.claim_event("evt_1", 300)
     others_before = [i for i in raw_items() if i["pk"]["S"] != user(1)]
 
-    assert store.erase_user(user(1)) == 1 + 2 + 30 + 1
+    assert store.erase_user(user(1)) == 1 + 2 + 30
 
     remaining = raw_items()
     assert [i for i in remaining if i["pk"]["S"] == user(1)] == []
@@ -341,7 +336,6 @@ def test_export_lists_every_item_with_ciphertexts_masked(aws_stack: object) -> N
         "AccountLink",
         "AccountProfile",
         "EndpointEntry",
-        "RtcSession",
     ]
     text = json.dumps(exported)  # plain JSON, no bytes anywhere
     links = [e for e in exported if e["kind"] == "AccountLink"]
@@ -390,21 +384,6 @@ def test_concurrent_claims_have_one_winner(aws_stack: object, atomic_moto: None)
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
-
-
-def test_rtc_sessions_expire_on_read_and_store_no_session_id(aws_stack: object) -> None:
-    store.put_rtc_session(user(1), "amzn1.session.ABC", ttl_seconds=60, now=NOW)
-    found = store.get_rtc_session(user(1), "amzn1.session.ABC", now=NOW + timedelta(seconds=59))
-    assert found is not None and found.connected is False
-    assert store.get_rtc_session(user(1), "amzn1.session.ABC", now=NOW + timedelta(seconds=61)) is None
-    assert store.get_rtc_session(user(2), "amzn1.session.ABC", now=NOW) is None
-    assert "amzn1.session" not in "".join(map(canonical, raw_items()))
-    store.put_rtc_session(user(1), "amzn1.session.ABC", ttl_seconds=60, connected=True, now=NOW)
-    found = store.get_rtc_session(user(1), "amzn1.session.ABC", now=NOW)
-    assert found is not None and found.connected is True
-    store.delete_rtc_session(user(1), "amzn1.session.ABC")
-    store.delete_rtc_session(user(1), "amzn1.session.ABC")  # idempotent
-    assert store.get_rtc_session(user(1), "amzn1.session.ABC", now=NOW) is None
 
 
 # --- table and failures ---------------------------------------------------------------------------
