@@ -193,6 +193,15 @@ def test_profiles_round_trip_through_the_cookie() -> None:
     assert endpoints.decode_profiles({"profiles": "not json"}) is None
 
 
+def test_the_cookie_carries_stream_profiles_only_and_identifies_no_one() -> None:
+    """docs/privacy.md II: the endpoint cookie is not personal data. Two owners' cameras of the same
+    model get the same cookie, whatever their names and ids; it holds the five profile fields."""
+    alice = endpoints.describe("usr_alice", _device(1, name="Alice Front Door"))
+    bob = endpoints.describe("usr_bob", _device(2, name="Bob Garage")._replace(firmware="9"))
+    assert alice["endpointId"] != bob["endpointId"]
+    assert alice["cookie"] == bob["cookie"] == {"profiles": '[["RTSP",1280,720,"H264","G711"]]'}
+
+
 @pytest.mark.parametrize(
     ("url", "local_mode", "allowed"),
     [
