@@ -20,6 +20,8 @@ configure(settings().log_level)
 def handler(event: Any, context: Any) -> Any:
     try:
         return route(event, context)
+    except Exception as exc:
+        raise _for_the_runtime(exc) from None
     finally:
         coldstart.resume()
 
@@ -29,5 +31,16 @@ def retention(event: Any, context: Any) -> Any:
 
     try:
         return run(event, context)
+    except Exception as exc:
+        raise _for_the_runtime(exc) from None
     finally:
         coldstart.resume()
+
+
+def _for_the_runtime(exc: Exception) -> Exception:
+    """``exc`` with its type only: the Lambda runtime prints an exception that ends an invocation
+    itself, outside logging and its redaction (message, traceback with source lines). The project
+    logged it already where it was raised or caught; the invocation still fails, with the same type.
+    """
+    exc.args = (type(exc).__name__,)
+    return exc.with_traceback(None)

@@ -183,3 +183,20 @@ def test_telemetry_frames_carry_one_json_record_each() -> None:
     records = [json.loads(text) for _, text in frames]
     assert sorted(r["message"] for r in records) == ["directive handled"] * 2 + ["unrecognised event"]
     assert all(text.count("\n") == 1 and text.endswith("\n") for _, text in frames)
+
+
+def test_a_failed_invocation_reaches_the_runtime_as_its_type_only() -> None:
+    """The runtime prints an escaping exception itself, outside logging: message and source lines
+    must not reach it. A custom request without a configured skill id is refused by raising."""
+    launch = {"version": "1.0", "request": {"type": "LaunchRequest", "requestId": "req-launch"}}
+    output, responses = run_under_awslambdaric([{"_request_id": "req-9", **launch}])
+
+    ((path, error),) = responses
+    assert path == f"{API}/invocation/req-9/error"
+    assert (error["errorType"], error["errorMessage"]) == ("RequestRefused", "RequestRefused")
+    assert all("lambda_handler.py" in frame and "skill/" not in frame for frame in error["stackTrace"])
+    ours = [json.loads(line) for line in output if line.startswith("{")]
+    assert [r["message"] for r in ours] == ["custom request refused: ZOSI_SKILL_ID is not configured"]
+    report = [line for line in output if not line.startswith("{")]
+    assert report[0] == "[ERROR] RequestRefused: RequestRefused"
+    assert not [line for line in report if "verify_skill_id" in line or "skill id not configured" in line]
