@@ -212,22 +212,46 @@ def save_grant(
     region: str,
     ciphertext: bytes,
     expires_at: datetime,
+    policy_version: str | None = None,
     now: datetime | None = None,
 ) -> None:
     """Store a new grant (AcceptGrant), creating the link if needed; cancels any refresh in flight.
 
-    Fenced. Round trips: 1 TransactWriteItems.
+    With ``policy_version`` the same transaction creates the user's profile (consent and link
+    time now, that policy version accepted) or, if it exists, only records activity: the grant
+    and the profile are stored together or not at all, so a grant never lives in a partition the
+    retention job cannot see. Fenced. Round trips: 1 TransactWriteItems.
     """
+    now = now or _now()
     actions = [
         AccountLink.region.set(region),
-        AccountLink.linked_at.set(AccountLink.linked_at | (now or _now())),
+        AccountLink.linked_at.set(AccountLink.linked_at | now),
         AccountLink.events_permitted.set(True),
         AccountLink.grant_ciphertext.set(ciphertext),
         AccountLink.grant_expires_at.set(expires_at),
         AccountLink.refresh_lease_owner.remove(),
         AccountLink.refresh_lease_until.remove(),
     ]
-    _fenced_link_update(user_key, link_key, actions, op="save_grant")
+    with _guard("save_grant"):
+        ensure_bound()  # before the profile's operation kwargs are built
+        profile = [] if policy_version is None else [_profile_upsert(user_key, policy_version, now)]
+    _fenced_link_update(user_key, link_key, actions, op="save_grant", also=profile)
+
+
+def _profile_upsert(user_key: str, policy_version: str, now: datetime) -> dict[str, Any]:
+    """The profile's UpdateItem (transaction kwargs): create it as of ``now``, or record activity."""
+    actions = [
+        AccountProfile.consented_at.set(AccountProfile.consented_at | now),
+        AccountProfile.accepted_policy_version.set(AccountProfile.accepted_policy_version | policy_version),
+        AccountProfile.linked_at.set(AccountProfile.linked_at | now),
+        AccountProfile.last_active_at.set(now),
+    ]
+    return cast(
+        dict[str, Any],
+        AccountProfile._get_connection().get_operation_kwargs(
+            user_key, range_key=AccountProfile.sort_key(), actions=actions
+        ),
+    )
 
 
 def clear_grant(user_key: str, link_key: str, *, lease_owner: str | None = None) -> bool:
@@ -684,7 +708,10 @@ def _fenced_write(
     _retrying_conflicts(attempt)
 
 
-def _fenced_link_update(user_key: str, link_key: str, actions: list[Any], *, op: str) -> None:
+def _fenced_link_update(
+    user_key: str, link_key: str, actions: list[Any], *, op: str, also: Sequence[dict[str, Any]] = ()
+) -> None:
+    """The link update (and the ``also`` updates of the same user) in one fenced transaction."""
     with _guard(op):
         ensure_bound()
         update = AccountLink._get_connection().get_operation_kwargs(
@@ -692,7 +719,7 @@ def _fenced_link_update(user_key: str, link_key: str, actions: list[Any], *, op:
             range_key=AccountLink.sort_key(link_key),
             actions=[*actions, AccountLink.version.add(1)],  # as _update_link: every write bumps it
         )
-        _fenced_write(op, user_key, updates=[update])
+        _fenced_write(op, user_key, updates=[update, *also])
 
 
 def _retrying_conflicts(write: Callable[[], Any]) -> Any:
