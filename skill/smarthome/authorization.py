@@ -46,7 +46,7 @@ def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
     from skill.proactive import grants, lwa
 
     code = grant_code(ctx.directive.payload)
-    user = ctx.user()  # the grantee token resolves the ACCloud user exactly as directives do
+    user = ctx.verified_user()  # a grant is created: ACCloud confirms the token now, not a cache
     user_key, link_key = pseudonyms.user_key(user.user_id), pseudonyms.link_key(user.link_id)
     region = ctx.settings.home_alexa_region()
     try:

@@ -148,6 +148,20 @@ def test_a_failure_on_any_dynamodb_call_stores_nothing(
         assert after == before, f"call {failing} failing left a change behind"
 
 
+def test_a_token_accloud_revoked_creates_no_grant_though_the_container_knew_it(
+    accloud, lwa_server, alexa_schema
+) -> None:
+    from tests.smarthome.conftest import discover
+
+    token = accloud.issue_token("alice")["access_token"]
+    assert discover(token, alexa_schema)  # the container's user cache now knows the token
+    accloud.revoke_all("alice")
+    answer = invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
+    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
+    assert lwa_server.exchange_count == 0  # refused before the code was even exchanged
+    assert table_items() == []
+
+
 def test_granting_again_keeps_the_consent_record_and_records_activity(
     accloud, lwa_server, alexa_schema
 ) -> None:

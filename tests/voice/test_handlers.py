@@ -625,6 +625,30 @@ def test_a_token_accloud_rejects_asks_to_link_again(voice_stack: AccloudServer, 
     assert_link_account(answer, locale)
 
 
+@pytest.mark.parametrize("flow", ["PrivacyInfo", "DeleteMyData"])
+def test_a_token_accloud_revoked_reads_and_erases_nothing_though_the_container_knew_it(
+    voice_stack: AccloudServer, flow: str
+) -> None:
+    """The per-container user cache must not outlive a revocation for the flows on stored data:
+    the revoked token neither reveals nor erases the partition (the Alexa account knows no link)."""
+    from skill.voice import identity
+
+    token = token_for(voice_stack, "alice")
+    key = user_key(voice_stack, "alice")
+    store.upsert_link(
+        key, identity.link_of(identity.resolve_token(token)).link_key, region="NA"
+    )  # not indexed
+    assert spoken(invoke(intent("PrivacyInfo", token=token))) != say("en-US", "privacy_info_nothing")
+    stored = partition(key)
+    voice_stack.revoke_all("alice")
+
+    answer = invoke(intent(flow, token=token, confirmation="CONFIRMED" if flow == "DeleteMyData" else "NONE"))
+
+    if flow == "PrivacyInfo":
+        assert spoken(answer) == say("en-US", "privacy_info_nothing")
+    assert partition(key) == stored
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_accloud_unavailable_is_said_so(voice_stack: AccloudServer, locale: str) -> None:
     token = link(voice_stack, "alice")
