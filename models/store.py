@@ -106,8 +106,11 @@ def put_profile(
     accepted_policy_version: str,
     linked_at: datetime | None = None,
     last_active_at: datetime | None = None,
+    consent_withdrawn_at: datetime | None = None,
 ) -> AccountProfile:
-    """Create or replace the user's profile (fenced). Round trips: 1 TransactWriteItems."""
+    """Create or replace the user's profile (fenced). Round trips: 1 TransactWriteItems.
+
+    A replacement must carry over ``consent_withdrawn_at``: the row is written whole."""
     profile = AccountProfile(
         user_key,
         AccountProfile.sort_key(),
@@ -115,6 +118,7 @@ def put_profile(
         accepted_policy_version=accepted_policy_version,
         linked_at=linked_at,
         last_active_at=last_active_at or consented_at,
+        consent_withdrawn_at=consent_withdrawn_at,
     )
     with _guard("put_profile"):
         ensure_bound()
@@ -125,6 +129,20 @@ def put_profile(
 def touch_profile(user_key: str, *, now: datetime | None = None) -> bool:
     """Record activity (for inactivity erasure); False without a profile. Round trips: 1 UpdateItem."""
     actions = [AccountProfile.last_active_at.set(now or _now())]
+    return (
+        _update(AccountProfile, user_key, AccountProfile.sort_key(), actions, AccountProfile.pk.exists())
+        is not None
+    )
+
+
+def set_consent_withdrawn(user_key: str, withdrawn_at: datetime | None) -> bool:
+    """Record ACCloud's consent withdrawal (a time) or consent given again (None) on the profile;
+    False without a profile. Round trips: 1 UpdateItem (conditional on the profile existing)."""
+    actions = [
+        AccountProfile.consent_withdrawn_at.set(withdrawn_at)
+        if withdrawn_at is not None
+        else AccountProfile.consent_withdrawn_at.remove()
+    ]
     return (
         _update(AccountProfile, user_key, AccountProfile.sort_key(), actions, AccountProfile.pk.exists())
         is not None
@@ -331,6 +349,7 @@ class AccountView:
     endpoints: Mapping[str, EndpointRecord]
     has_profile: bool
     last_active_at: datetime | None = None
+    consent_withdrawn: bool = False  # ACCloud reported the user's consent withdrawn (policy V.3)
 
 
 def account_view(user_key: str) -> AccountView:
@@ -339,6 +358,7 @@ def account_view(user_key: str) -> AccountView:
     endpoints: dict[str, EndpointRecord] = {}
     has_profile = False
     last_active_at = None
+    consent_withdrawn = False
     with _guard("account_view"):
         ensure_bound()
         for page in _partition_pages(user_key, keys_only=False):
@@ -353,8 +373,10 @@ def account_view(user_key: str) -> AccountView:
                     )
                 elif model is AccountProfile:
                     has_profile = True
-                    last_active_at = AccountProfile.from_raw_data(raw).last_active_at
-    return AccountView(tuple(links), endpoints, has_profile, last_active_at)
+                    profile = AccountProfile.from_raw_data(raw)
+                    last_active_at = profile.last_active_at
+                    consent_withdrawn = profile.consent_withdrawn_at is not None
+    return AccountView(tuple(links), endpoints, has_profile, last_active_at, consent_withdrawn)
 
 
 def apply_endpoint_diff(

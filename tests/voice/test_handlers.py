@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import xml.etree.ElementTree as ElementTree
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,24 @@ def test_launch_announces_a_newer_policy_once_and_records_it(voice_stack: Acclou
     second = invoke(launch(token=token, locale=locale))
     assert spoken(second) == expected
     assert "card" not in second["response"]
+
+
+def test_a_policy_notice_keeps_a_consent_withdrawal_recorded(voice_stack: AccloudServer) -> None:
+    token = link(voice_stack, "alice")
+    key = user_key(voice_stack, "alice")
+    profile = store.get_profile(key)
+    assert profile is not None
+    withdrawn = profile.consented_at + timedelta(seconds=1)
+    store.put_profile(
+        key,
+        consented_at=profile.consented_at,
+        accepted_policy_version="2019-06-01",
+        consent_withdrawn_at=withdrawn,
+    )
+    invoke(launch(token=token))  # announces the newer policy and rewrites the profile
+    updated = store.get_profile(key)
+    assert updated is not None and updated.accepted_policy_version == POLICY_VERSION
+    assert updated.consent_withdrawn_at == withdrawn
 
 
 def test_launch_of_a_user_without_profile_announces_nothing_and_stores_nothing(
