@@ -68,6 +68,12 @@ INVENTORY: Final[dict[str, dict[str, AttributeUse]]] = {
             UNTIL_ERASURE,
             f"{LEAST_ENOUGH}; {DELETION}",
         ),
+        "consent_withdrawn_at": _use(
+            "when the user withdrew consent in the ZOSI app: no proactive events until ACCloud reports "
+            "consent given again, whatever grant Alexa hands over meanwhile",
+            "until ACCloud's account.consent_given, or the partition is erased",
+            CONSENT,
+        ),
     },
     "AccountLink": {
         "pk": _USER_PARTITION,

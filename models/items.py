@@ -68,6 +68,8 @@ class AccountProfile(TableModel):
     linked_at = UTCDateTimeAttribute(null=True)
     accepted_policy_version = UnicodeAttribute()
     last_active_at = UTCDateTimeAttribute()
+    # Set by ACCloud's account.consent_withdrawn, removed by account.consent_given (policy V.3).
+    consent_withdrawn_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def sort_key() -> str:

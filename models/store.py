@@ -104,8 +104,11 @@ def put_profile(
     accepted_policy_version: str,
     linked_at: datetime | None = None,
     last_active_at: datetime | None = None,
+    consent_withdrawn_at: datetime | None = None,
 ) -> AccountProfile:
-    """Create or replace the user's profile (fenced). Round trips: 1 TransactWriteItems."""
+    """Create or replace the user's profile (fenced). Round trips: 1 TransactWriteItems.
+
+    A replacement must carry over ``consent_withdrawn_at``: the row is written whole."""
     profile = AccountProfile(
         user_key,
         AccountProfile.sort_key(),
@@ -113,6 +116,7 @@ def put_profile(
         accepted_policy_version=accepted_policy_version,
         linked_at=linked_at,
         last_active_at=last_active_at or consented_at,
+        consent_withdrawn_at=consent_withdrawn_at,
     )
     with _guard("put_profile"):
         ensure_bound()
@@ -123,6 +127,20 @@ def put_profile(
 def touch_profile(user_key: str, *, now: datetime | None = None) -> bool:
     """Record activity (for inactivity erasure); False without a profile. Round trips: 1 UpdateItem."""
     actions = [AccountProfile.last_active_at.set(now or _now())]
+    return (
+        _update(AccountProfile, user_key, AccountProfile.sort_key(), actions, AccountProfile.pk.exists())
+        is not None
+    )
+
+
+def set_consent_withdrawn(user_key: str, withdrawn_at: datetime | None) -> bool:
+    """Record ACCloud's consent withdrawal (a time) or consent given again (None) on the profile;
+    False without a profile. Round trips: 1 UpdateItem (conditional on the profile existing)."""
+    actions = [
+        AccountProfile.consent_withdrawn_at.set(withdrawn_at)
+        if withdrawn_at is not None
+        else AccountProfile.consent_withdrawn_at.remove()
+    ]
     return (
         _update(AccountProfile, user_key, AccountProfile.sort_key(), actions, AccountProfile.pk.exists())
         is not None
@@ -210,22 +228,46 @@ def save_grant(
     region: str,
     ciphertext: bytes,
     expires_at: datetime,
+    policy_version: str | None = None,
     now: datetime | None = None,
 ) -> None:
     """Store a new grant (AcceptGrant), creating the link if needed; cancels any refresh in flight.
 
-    Fenced. Round trips: 1 TransactWriteItems.
+    With ``policy_version`` the same transaction creates the user's profile (consent and link
+    time now, that policy version accepted) or, if it exists, only records activity: the grant
+    and the profile are stored together or not at all, so a grant never lives in a partition the
+    retention job cannot see. Fenced. Round trips: 1 TransactWriteItems.
     """
+    now = now or _now()
     actions = [
         AccountLink.region.set(region),
-        AccountLink.linked_at.set(AccountLink.linked_at | (now or _now())),
+        AccountLink.linked_at.set(AccountLink.linked_at | now),
         AccountLink.events_permitted.set(True),
         AccountLink.grant_ciphertext.set(ciphertext),
         AccountLink.grant_expires_at.set(expires_at),
         AccountLink.refresh_lease_owner.remove(),
         AccountLink.refresh_lease_until.remove(),
     ]
-    _fenced_link_update(user_key, link_key, actions, op="save_grant")
+    with _guard("save_grant"):
+        ensure_bound()  # before the profile's operation kwargs are built
+        profile = [] if policy_version is None else [_profile_upsert(user_key, policy_version, now)]
+    _fenced_link_update(user_key, link_key, actions, op="save_grant", also=profile)
+
+
+def _profile_upsert(user_key: str, policy_version: str, now: datetime) -> dict[str, Any]:
+    """The profile's UpdateItem (transaction kwargs): create it as of ``now``, or record activity."""
+    actions = [
+        AccountProfile.consented_at.set(AccountProfile.consented_at | now),
+        AccountProfile.accepted_policy_version.set(AccountProfile.accepted_policy_version | policy_version),
+        AccountProfile.linked_at.set(AccountProfile.linked_at | now),
+        AccountProfile.last_active_at.set(now),
+    ]
+    return cast(
+        dict[str, Any],
+        AccountProfile._get_connection().get_operation_kwargs(
+            user_key, range_key=AccountProfile.sort_key(), actions=actions
+        ),
+    )
 
 
 def clear_grant(user_key: str, link_key: str, *, lease_owner: str | None = None) -> bool:
@@ -305,6 +347,7 @@ class AccountView:
     endpoints: Mapping[str, EndpointRecord]
     has_profile: bool
     last_active_at: datetime | None = None
+    consent_withdrawn: bool = False  # ACCloud reported the user's consent withdrawn (policy V.3)
 
 
 def account_view(user_key: str) -> AccountView:
@@ -313,6 +356,7 @@ def account_view(user_key: str) -> AccountView:
     endpoints: dict[str, EndpointRecord] = {}
     has_profile = False
     last_active_at = None
+    consent_withdrawn = False
     with _guard("account_view"):
         ensure_bound()
         for page in _partition_pages(user_key, keys_only=False):
@@ -327,8 +371,10 @@ def account_view(user_key: str) -> AccountView:
                     )
                 elif model is AccountProfile:
                     has_profile = True
-                    last_active_at = AccountProfile.from_raw_data(raw).last_active_at
-    return AccountView(tuple(links), endpoints, has_profile, last_active_at)
+                    profile = AccountProfile.from_raw_data(raw)
+                    last_active_at = profile.last_active_at
+                    consent_withdrawn = profile.consent_withdrawn_at is not None
+    return AccountView(tuple(links), endpoints, has_profile, last_active_at, consent_withdrawn)
 
 
 def apply_endpoint_diff(
@@ -648,7 +694,10 @@ def _fenced_write(
     _retrying_conflicts(attempt)
 
 
-def _fenced_link_update(user_key: str, link_key: str, actions: list[Any], *, op: str) -> None:
+def _fenced_link_update(
+    user_key: str, link_key: str, actions: list[Any], *, op: str, also: Sequence[dict[str, Any]] = ()
+) -> None:
+    """The link update (and the ``also`` updates of the same user) in one fenced transaction."""
     with _guard(op):
         ensure_bound()
         update = AccountLink._get_connection().get_operation_kwargs(
@@ -656,7 +705,7 @@ def _fenced_link_update(user_key: str, link_key: str, actions: list[Any], *, op:
             range_key=AccountLink.sort_key(link_key),
             actions=[*actions, AccountLink.version.add(1)],  # as _update_link: every write bumps it
         )
-        _fenced_write(op, user_key, updates=[update])
+        _fenced_write(op, user_key, updates=[update, *also])
 
 
 def _retrying_conflicts(write: Callable[[], Any]) -> Any:

@@ -1,9 +1,11 @@
 """Bearer token -> ACCloud user, cached per warm container.
 
 The cache is keyed by a SHA-256 of the token (the token itself is never kept), bounded, and
-an entry lives until the token expires or ``MAX_AGE_SECONDS`` pass, whichever is first, so a
-revoked token stops working within minutes while a warm stream directive makes one ACCloud
-call instead of two.
+an entry lives until the token expires or ``MAX_AGE_SECONDS`` pass, whichever is first. It
+serves the directives whose own ACCloud call carries the token (streams, discovery, state:
+ACCloud refuses a revoked token there at once), so they make one call instead of two. Flows
+that create a grant or read or erase stored data pass ``verify=True``: ACCloud is asked every
+time, so a revoked token fails at once there too (docs/security.md).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ def _key(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def resolve(cloud: CameraCloud, token: str) -> CloudUser:
+def resolve(cloud: CameraCloud, token: str, *, verify: bool = False) -> CloudUser:
+    """The user of ``token``; ``verify`` asks ACCloud even when the cache knows the token
+    (and refreshes the entry), so a token ACCloud revoked is refused now, not within minutes."""
     key = _key(token)
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
         if hit is not None:
-            if hit[0] > now:
+            if hit[0] > now and not verify:
                 _cache.move_to_end(key)
                 return hit[1]
             del _cache[key]

@@ -77,6 +77,7 @@ EVENT_TYPES = (
     "device.removed",
     "account.deleted",
     "account.consent_withdrawn",
+    "account.consent_given",
 )
 EVENTS_WITH_DEVICE_BODY = ("device.added", "device.updated")
 

@@ -200,6 +200,7 @@ VERBS: dict[str, str] = {
     "remove": "device.removed",
     "delete-account": "account.deleted",
     "withdraw-consent": "account.consent_withdrawn",
+    "give-consent": "account.consent_given",
 }
 
 
@@ -222,7 +223,7 @@ def trigger(
     * add: ``add_device(username, name, **fields)``, then device.added for the new id;
     * rename: ``rename_device(device_id, name)``, then device.updated;
     * remove: ``remove_device(device_id)``, then device.removed;
-    * delete-account / withdraw-consent: the account event for ``username``.
+    * delete-account / withdraw-consent / give-consent: the account event for ``username``.
     """
     try:
         event_type = VERBS[verb]

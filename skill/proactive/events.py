@@ -21,7 +21,10 @@ device.added / .updated     Alexa.Discovery.AddOrUpdateReport with endpoints.des
 device.removed              Alexa.Discovery.DeleteReport
 account.deleted             DeleteReport of every indexed endpoint, then the partition is erased
 account.consent_withdrawn   nothing is sent; grants deleted, events no longer permitted on every
-                            link, so every later event for the user is ignored
+                            link, and the withdrawal recorded on the profile: every later event
+                            for the user is ignored, even after a new AcceptGrant
+account.consent_given       nothing is sent; the withdrawal is lifted, so links that hold a grant
+                            (given by AcceptGrant since) get events again
 ==========================  ==================================================================
 
 Real-time events (doorbell, motion, person, connectivity) older than
@@ -67,12 +70,13 @@ DEVICE_UPDATED = "device.updated"
 DEVICE_REMOVED = "device.removed"
 ACCOUNT_DELETED = "account.deleted"
 CONSENT_WITHDRAWN = "account.consent_withdrawn"
+CONSENT_GIVEN = "account.consent_given"
 
 REAL_TIME = frozenset(
     {DOORBELL_PRESSED, MOTION_DETECTED, MOTION_CLEARED, PERSON_DETECTED, DEVICE_ONLINE, DEVICE_OFFLINE}
 )
 WITH_DEVICE_BODY = frozenset({DEVICE_ADDED, DEVICE_UPDATED})
-ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN})
+ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN, CONSENT_GIVEN})
 EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
 
 _FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})  # all parse reads
@@ -103,7 +107,8 @@ class AccloudEvent:
 class Result:
     """What processing one event did; the webhook turns it into its HTTP answer."""
 
-    action: str  # "sent", "stale", "no_recipients", "unchanged", "erased", "withdrawn", "skipped"
+    # "sent", "stale", "no_recipients", "unchanged", "erased", "withdrawn", "consent_given", "skipped"
+    action: str
     deliveries: list[Delivery] = field(default_factory=list)
 
     @property
@@ -317,7 +322,13 @@ def process(
     if event.type == ACCOUNT_DELETED:
         return _account_deleted(user_key, view, client, deadline)
     if event.type == CONSENT_WITHDRAWN:
-        return _consent_withdrawn(user_key, view.links)
+        return _consent_withdrawn(user_key, view.links, now)
+    if event.type == CONSENT_GIVEN:
+        store.set_consent_withdrawn(user_key, None)
+        return Result("consent_given")
+    if view.consent_withdrawn:  # the withdrawal holds whatever grants Alexa handed over since (V.3)
+        log(_log, logging.INFO, "consent withdrawn at ACCloud; event dropped", event_type=event.type)
+        return Result("withdrawn")
     recipients = _recipients(user_key, view.links)
     if not recipients:
         log(_log, logging.INFO, "no Alexa account takes events for this user", event_type=event.type)
@@ -517,10 +528,15 @@ def _account_deleted(user_key: str, view: Any, client: GatewayClient, deadline: 
     return Result("erased", deliveries)
 
 
-def _consent_withdrawn(user_key: str, links: Iterable[Any]) -> Result:
-    """Delete every grant and stop events on every link; later events for the user are ignored."""
+def _consent_withdrawn(user_key: str, links: Iterable[Any], now: datetime) -> Result:
+    """Record the withdrawal, delete every grant and stop events on every link; later events for the
+    user are ignored until ACCloud reports consent given. Recorded first: a grant stored meanwhile
+    (AcceptGrant) is then held back by the record. A user without a profile has nothing to hold it:
+    every link of theirs loses its grant, and nothing new is stored about them."""
+    from models import store
     from skill.privacy import erasure
 
+    store.set_consent_withdrawn(user_key, now)
     for link in links:
         erasure.erase_grant(user_key, link.link_key, erasure.Trigger.ACCLOUD_CONSENT_WITHDRAWN)
     return Result("withdrawn")

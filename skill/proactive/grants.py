@@ -44,10 +44,22 @@ _GRANT_KIND = "AccountLink.grant"
 log = logging.getLogger(__name__)
 
 
-def store_grant(user_key: str, link_key: str, tokens: lwa.LwaTokens, region: str) -> None:
-    """Store a fresh grant (after AcceptGrant), creating the link if needed and cancelling any refresh."""
+def store_grant(
+    user_key: str, link_key: str, tokens: lwa.LwaTokens, region: str, *, policy_version: str | None = None
+) -> None:
+    """Store a fresh grant (after AcceptGrant), creating the link if needed and cancelling any refresh.
+
+    With ``policy_version`` the user's profile is created (or its activity recorded) in the same
+    write: all or nothing (``store.save_grant``)."""
     blob = envelope.seal(_encode(tokens), _binding(user_key, link_key))
-    store.save_grant(user_key, link_key, region=region, ciphertext=blob, expires_at=tokens.expires_at)
+    store.save_grant(
+        user_key,
+        link_key,
+        region=region,
+        ciphertext=blob,
+        expires_at=tokens.expires_at,
+        policy_version=policy_version,
+    )
 
 
 def delete_grant(user_key: str, link_key: str) -> bool:

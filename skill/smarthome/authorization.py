@@ -1,8 +1,9 @@
 """Alexa.Authorization.AcceptGrant: the user allowed the skill to send proactive events.
 
 The grant code is exchanged with Login with Amazon at once (it lives only minutes), the
-tokens are stored envelope-encrypted with the Alexa region this deployment serves, and only
-then is AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, never a false
+tokens are stored envelope-encrypted with the Alexa region this deployment serves, together
+with the user's profile in one DynamoDB transaction (all or nothing), and only then is
+AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, never a false
 success (skill.smarthome.dispatch maps every error on this namespace to that type). That includes
 an erasure of the user that overtook the directive (SkillDisabled while the code was being
 exchanged): the fenced writes refuse with ``store.ErasedDuringRequest`` and nothing is stored.
@@ -24,7 +25,7 @@ from skill.smarthome.errors import AcceptGrantFailed
 from skill.smarthome.registry import handles
 
 NAMESPACE = "Alexa.Authorization"
-STORE_RESERVE_SECONDS = 1.0  # storing the grant: a KMS data key and two or three DynamoDB calls, warm
+STORE_RESERVE_SECONDS = 1.0  # storing the grant: a KMS data key and one DynamoDB transaction, warm
 _log = logging.getLogger(__name__)
 
 
@@ -45,19 +46,13 @@ def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
     from skill.proactive import grants, lwa
 
     code = grant_code(ctx.directive.payload)
-    user = ctx.user()  # the grantee token resolves the ACCloud user exactly as directives do
+    user = ctx.verified_user()  # a grant is created: ACCloud confirms the token now, not a cache
     user_key, link_key = pseudonyms.user_key(user.user_id), pseudonyms.link_key(user.link_id)
     region = ctx.settings.home_alexa_region()
     try:
         tokens = lwa.exchange_code(code, time_left=ctx.deadline.remaining() - STORE_RESERVE_SECONDS)
-        grants.store_grant(user_key, link_key, tokens, region)
-        now = messages.utc_now()
-        if store.get_profile(user_key) is None:
-            store.put_profile(
-                user_key, consented_at=now, accepted_policy_version=ctx.settings.policy_version, linked_at=now
-            )
-        else:
-            store.touch_profile(user_key, now=now)
+        # The grant, the link and the profile in one transaction: a failure leaves nothing behind.
+        grants.store_grant(user_key, link_key, tokens, region, policy_version=ctx.settings.policy_version)
     except (lwa.LwaError, envelope.EnvelopeError, store.StoreUnavailable) as exc:
         log(_log, logging.WARNING, "grant not accepted", error_code=type(exc).__name__)
         raise AcceptGrantFailed(f"grant could not be stored: {type(exc).__name__}") from None

@@ -47,6 +47,11 @@ class DirectiveContext:
             self._user = users.resolve(self.cloud, self.token)
         return self._user
 
+    def verified_user(self) -> CloudUser:
+        """The user behind the token as ACCloud answers now (no container cache): for AcceptGrant."""
+        self._user = users.resolve(self.cloud, self.token, verify=True)
+        return self._user
+
     def device_id(self) -> str:
         """The ACCloud device behind the addressed endpointId, if it is the caller's."""
         endpoint = self.directive.require_endpoint()

@@ -31,14 +31,16 @@ class Camera:
 
     device: Device
     endpoint_id: str
-    spoken_name: str  # letters, digits and spaces (what discovery reported to Alexa)
-    renamed: bool = False  # its own name has no letter or digit: spoken_name is the fallback
+    # What discovery reported to Alexa (``endpoints.friendly_name``: letters, digits and single
+    # spaces, at most 128 characters), or the fallback it gave a name with nothing to say
+    # ("ZOSI Camera 2"). Speech uses only this: the raw ZOSI name may hold control characters
+    # (ill-formed SSML) or run to any length (over Alexa's speech limit).
+    spoken_name: str
 
     @property
     def name(self) -> str:
-        """The user's own name, as chosen in the ZOSI app (may hold any character); for a name
-        with nothing to say, the fallback discovery gave the Alexa app ("ZOSI Camera 2")."""
-        return self.spoken_name if self.renamed else self.device.name
+        """The name Alexa knows the camera by, the one the Alexa app shows."""
+        return self.spoken_name
 
 
 def cameras_of(owner_user_id: str, devices: Iterable[Device]) -> list[Camera]:
@@ -50,7 +52,7 @@ def cameras_of(owner_user_id: str, devices: Iterable[Device]) -> list[Camera]:
         try:
             found.append(Camera(device, endpoint_id, friendly_name(device.name)))
         except UndescribableDevice:
-            found.append(Camera(device, endpoint_id, fallbacks[device.id], renamed=True))
+            found.append(Camera(device, endpoint_id, fallbacks[device.id]))
     return found
 
 
@@ -79,7 +81,9 @@ def match(
 def _by_phrase(cameras: Sequence[Camera], said: str) -> Camera | None:
     if not said:
         return None
-    names = [(camera, {normalize(camera.name), normalize(camera.spoken_name)} - {""}) for camera in cameras]
+    names = [
+        (camera, {normalize(camera.device.name), normalize(camera.spoken_name)} - {""}) for camera in cameras
+    ]
     exact = [camera for camera, forms in names if said in forms]
     if len(exact) == 1:
         return exact[0]

@@ -127,6 +127,7 @@ def policy_notice(user_key: str) -> str | None:
         linked_at=profile.linked_at,
         accepted_policy_version=current,
         last_active_at=now,
+        consent_withdrawn_at=profile.consent_withdrawn_at,  # a policy notice is no consent to events
     )
     return current
 

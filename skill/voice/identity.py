@@ -41,14 +41,18 @@ def alexa_region(api_endpoint: str | None) -> str:
     return _REGION_BY_API_HOST.get(host or "", settings().home_alexa_region())
 
 
-def resolve_token(token: str, cloud: contract.CameraCloud | None = None) -> contract.CloudUser:
-    """The ACCloud user of an access token; a rejected token is dropped from the cache."""
+def resolve_token(
+    token: str, cloud: contract.CameraCloud | None = None, *, verify: bool = True
+) -> contract.CloudUser:
+    """The ACCloud user of an access token, as ACCloud answers now (``verify``: these flows link,
+    read or erase stored data, so a revoked token must fail at once); a rejected token is dropped
+    from the cache."""
     config = settings()
     cloud = cloud or HttpCameraCloud(
         config, Deadline(config.accloud_connect_timeout + config.accloud_read_timeout)
     )
     try:
-        return users.resolve(cloud, token)
+        return users.resolve(cloud, token, verify=verify)
     except (contract.InvalidToken, contract.ExpiredToken):
         users.forget(token)
         raise

@@ -8,6 +8,7 @@ user-chosen names lives in exactly one place (``Turn.answer``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,13 @@ STRINGS_ATTRIBUTE = "strings"
 ACCLOUD_BUDGET_SECONDS = 4.0
 LAMBDA_MARGIN_SECONDS = 1.0
 SPACELESS_LANGUAGES = ("ja",)  # written without spaces between sentences
+# Alexa refuses a response whose outputSpeech or reprompt SSML is longer, <speak></speak> included.
+MAX_SPEECH_CHARACTERS = 8000
+_SPEAK_TAGS = len("<speak></speak>")
+_ELLIPSIS = "…"
+# Characters XML 1.0 does not allow at all (escaping cannot help): C0 controls but tab, LF, CR;
+# lone surrogates; U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Builds the turn's ACCloud client; the same signature as skill.smarthome's CloudFactory.
 CloudFactory = Callable[[Settings, Deadline], contract.CameraCloud]
@@ -61,8 +69,23 @@ class LocaleStrings:
 
 
 def ssml(text: str) -> str:
-    """Plain text made safe inside ``<speak>``: camera names are user-chosen and may hold ``<`` or ``&``."""
-    return escape(text)
+    """Plain text made safe inside ``<speak>`` and within Alexa's length limit.
+
+    Camera names reach speech through ``endpoints.friendly_name`` (letters, digits, spaces, at most
+    128 characters) and lists are capped, so no answer comes near the limit; this is the one place
+    that guarantees it whatever a template or name holds: characters XML forbids are dropped, the
+    rest escaped, and an overlong text cut at a word with an ellipsis (never inside an entity).
+    """
+    escaped = escape(_NOT_XML.sub("", text))
+    budget = MAX_SPEECH_CHARACTERS - _SPEAK_TAGS
+    if len(escaped) <= budget:
+        return escaped
+    cut = escaped[: budget - len(_ELLIPSIS)]
+    entity = cut.rfind("&")
+    if entity > cut.rfind(";"):  # the cut fell inside "&amp;" or the like
+        cut = cut[:entity]
+    word = cut.rfind(" ")
+    return (cut[:word] if word > 0 else cut) + _ELLIPSIS
 
 
 @dataclass

@@ -1052,6 +1052,7 @@ def test_send_event_signs_the_exact_body(receiver: Receiver) -> None:
         ("device.removed", "dev_gone00000000", True, False),
         ("account.deleted", None, False, False),
         ("account.consent_withdrawn", None, False, False),
+        ("account.consent_given", None, False, False),
     ],
 )
 def test_trigger_event_sends_well_formed_signed_events(

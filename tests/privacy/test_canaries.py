@@ -346,6 +346,8 @@ def run_story(alexa: Alexa, capture: LogCapture, planted: dict[str, str], env_fi
     # Withdrawals and erasures: every path, each while the user still has something to lose.
     with step("account.consent_withdrawn"):
         webhook("account.consent_withdrawn", "account.consent_withdrawn", "bob")
+    with step("account.consent_given"):
+        webhook("account.consent_given", "account.consent_given", "bob")
     with step("account.deleted"):
         webhook("account.deleted", "account.deleted", "bob")
     with step("DeleteMyData"):
@@ -446,7 +448,7 @@ def test_the_story_ran_every_flow(observed: Observed) -> None:
     webhooks = [
         "doorbell.pressed", "motion.detected", "motion.cleared", "person.detected", "device.offline",
         "device.online", "device.added", "device.updated", "device.removed", "account.consent_withdrawn",
-        "account.deleted", "doorbell after withdrawal",
+        "account.consent_given", "account.deleted", "doorbell after withdrawal",
     ]  # fmt: skip
     assert {name: outcomes[name] for name in webhooks} == dict.fromkeys(webhooks, 202)
     delivered = [name for name, status in outcomes["gateway"] if status == 202]

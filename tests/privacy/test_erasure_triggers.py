@@ -242,7 +242,12 @@ def test_erasure_trigger(world: World, name: str) -> None:
         assert [i["sk"]["S"] for i in remaining] == [i["sk"]["S"] for i in world.alice_before]
         assert not [i for i in remaining if "grant_ciphertext" in i or "grant_expires_at" in i]
         unchanged = [i for i in world.alice_before if not i["sk"]["S"].startswith("link#")]
-        assert [i for i in remaining if not i["sk"]["S"].startswith("link#")] == unchanged
+        kept = [i for i in remaining if not i["sk"]["S"].startswith("link#")]
+        if name == "accloud-consent-withdrawn":  # recorded on the profile until ACCloud reports consent given
+            (profile,) = [i for i in kept if i["sk"]["S"] == "profile"]
+            assert "consent_withdrawn_at" in profile
+            kept = [{k: v for k, v in i.items() if k != "consent_withdrawn_at"} for i in kept]
+        assert kept == unchanged
 
     # bob's items are exactly as they were.
     assert partition(world.bob) == world.bob_before
@@ -309,3 +314,28 @@ def test_withdrawn_consent_stops_proactive_events(world: World, name: str) -> No
 
     if WITHDRAWALS[name]:
         assert len(world.alexa.discover("alice")["event"]["payload"]["endpoints"]) == 8
+
+
+def test_a_withdrawal_at_accloud_holds_over_a_new_grant_until_consent_is_given_again(
+    world: World, alexa_schema: Any
+) -> None:
+    """V.3: once ACCloud reports the consent withdrawn, a later AcceptGrant (Alexa handing over a
+    new grant) does not bring proactive events back; only ACCloud's account.consent_given does."""
+    assert world.alexa.webhook("account.consent_withdrawn", "alice")[0] == 202
+    granted = world.alexa.accept_grant("alice")
+    alexa_schema.assert_valid(granted)
+    assert granted["event"]["header"]["name"] == "AcceptGrant.Response"  # the grant itself is Amazon's
+    assert world.doorbell("alice") == 202
+    assert world.alexa.received() == []  # nothing reached the Event Gateway
+    (link,) = store.links_of(world.alice)
+    assert link.has_grant  # held, not used
+    profile = store.get_profile(world.alice)
+    assert profile is not None and profile.consent_withdrawn_at is not None
+
+    assert world.alexa.webhook("account.consent_given", "alice")[0] == 202
+    profile = store.get_profile(world.alice)
+    assert profile is not None and profile.consent_withdrawn_at is None
+    assert world.doorbell("alice") == 202
+    assert [(message_name(r), r.status) for r in world.alexa.received()] == [("DoorbellPress", 202)]
+    assert world.doorbell("bob") == 202  # bob was never affected
+    assert [message_name(r) for r in world.alexa.received()] == ["DoorbellPress", "ChangeReport"]

@@ -156,6 +156,7 @@ class DynamoFaults:
     ``TransactionConflict`` on its first item (for the skill's fenced writes, the erasure-fence
     check that every transaction of a user shares) and ``None`` for the others.
     ``times``: only that many attempts fail, the later ones go through (None: all of them).
+    ``skip``: the first that many API calls go through untouched (to fail the n-th write of a flow).
 
     Hooks the shared client of ``skill.aws`` (pynamodb and the botocore reader both use it):
     ``before-call`` counts each API call once, ``before-send`` answers each HTTP attempt.
@@ -163,6 +164,7 @@ class DynamoFaults:
 
     error: str | None = None
     times: int | None = None
+    skip: int = 0
     calls: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     conditional_writes: int = 0
@@ -211,7 +213,8 @@ class DynamoFaults:
             CONDITION_FAILED: conditional,
             TRANSACTION_CONFLICT: operation == _TRANSACTION,
         }.get(self.error, True)
-        if not hit or (self.times is not None and self.failed >= self.times):
+        skipped = self.total <= self.skip  # before-call counted this attempt's call already
+        if not hit or skipped or (self.times is not None and self.failed >= self.times):
             return None  # on to moto
         self.failed += 1
         if self.error == CONDITION_FAILED and operation == _TRANSACTION:

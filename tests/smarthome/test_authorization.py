@@ -17,6 +17,7 @@ from skill import aws, config
 from skill.local.lwa_server import LwaServer
 from skill.privacy import pseudonyms
 from skill.proactive import grants
+from tests.reliability.harness import CONDITION_FAILED, THROUGHPUT_EXCEEDED, DynamoFaults
 from tests.smarthome.conftest import invoke
 
 
@@ -105,6 +106,76 @@ def test_every_failure_is_accept_grant_failed_and_stores_nothing(
     assert answer["event"]["header"]["name"] == "ErrorResponse"
     assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
     assert store.links_of(pseudonyms.user_key(accloud.user_id("alice"))) == []
+
+
+def table_items() -> list[dict]:
+    from skill.config import settings
+
+    return aws.client("dynamodb").scan(TableName=settings().table_name, ConsistentRead=True)["Items"]
+
+
+def _accept_grant_under(faults: DynamoFaults, accloud, lwa_server, alexa_schema) -> dict:
+    event = accept_grant(lwa_server.issue_grant_code(), accloud.issue_token("alice")["access_token"])
+    with faults.installed():
+        answer = invoke(event, alexa_schema)  # schema-valid, whatever failed
+    return answer
+
+
+@pytest.mark.parametrize("error", [THROUGHPUT_EXCEEDED, CONDITION_FAILED])
+@pytest.mark.parametrize("profile_before", [False, True], ids=["first grant", "grant again"])
+def test_a_failure_on_any_dynamodb_call_stores_nothing(
+    accloud, lwa_server, alexa_schema, error, profile_before
+) -> None:
+    """Each DynamoDB call of AcceptGrant fails in turn (that call and every later one): the answer is
+    ACCEPT_GRANT_FAILED and the table holds exactly what it held before - no grant without a profile."""
+    user_key = pseudonyms.user_key(accloud.user_id("alice"))
+    clean = DynamoFaults()
+    assert _accept_grant_under(clean, accloud, lwa_server, alexa_schema)["event"]["header"]["name"] == (
+        "AcceptGrant.Response"
+    )
+    assert clean.calls == {"TransactWriteItems": 1}  # grant, link and profile: one round trip
+    if not profile_before:
+        store.erase_user(user_key)
+    before = sorted(json.dumps(item, sort_keys=True, default=str) for item in table_items())
+
+    for failing in range(1, clean.total + 1):
+        faults = DynamoFaults(error=error, skip=failing - 1)
+        answer = _accept_grant_under(faults, accloud, lwa_server, alexa_schema)
+        assert faults.failed >= 1, f"call {failing} did not fail"
+        assert answer["event"]["header"]["name"] == "ErrorResponse", f"call {failing} failed"
+        assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
+        after = sorted(json.dumps(item, sort_keys=True, default=str) for item in table_items())
+        assert after == before, f"call {failing} failing left a change behind"
+
+
+def test_a_token_accloud_revoked_creates_no_grant_though_the_container_knew_it(
+    accloud, lwa_server, alexa_schema
+) -> None:
+    from tests.smarthome.conftest import discover
+
+    token = accloud.issue_token("alice")["access_token"]
+    assert discover(token, alexa_schema)  # the container's user cache now knows the token
+    accloud.revoke_all("alice")
+    answer = invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
+    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
+    assert lwa_server.exchange_count == 0  # refused before the code was even exchanged
+    assert table_items() == []
+
+
+def test_granting_again_keeps_the_consent_record_and_records_activity(
+    accloud, lwa_server, alexa_schema
+) -> None:
+    user_key = pseudonyms.user_key(accloud.user_id("alice"))
+    token = accloud.issue_token("alice")["access_token"]
+    invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
+    first = store.get_profile(user_key)
+    time.sleep(0.01)
+    invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
+    again = store.get_profile(user_key)
+    assert first is not None and again is not None
+    assert (again.consented_at, again.linked_at) == (first.consented_at, first.linked_at)
+    assert again.accepted_policy_version == first.accepted_policy_version
+    assert again.last_active_at > first.last_active_at
 
 
 class LambdaContext:

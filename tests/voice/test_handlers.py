@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import xml.etree.ElementTree as ElementTree
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,24 @@ def test_launch_announces_a_newer_policy_once_and_records_it(voice_stack: Acclou
     assert "card" not in second["response"]
 
 
+def test_a_policy_notice_keeps_a_consent_withdrawal_recorded(voice_stack: AccloudServer) -> None:
+    token = link(voice_stack, "alice")
+    key = user_key(voice_stack, "alice")
+    profile = store.get_profile(key)
+    assert profile is not None
+    withdrawn = profile.consented_at + timedelta(seconds=1)
+    store.put_profile(
+        key,
+        consented_at=profile.consented_at,
+        accepted_policy_version="2019-06-01",
+        consent_withdrawn_at=withdrawn,
+    )
+    invoke(launch(token=token))  # announces the newer policy and rewrites the profile
+    updated = store.get_profile(key)
+    assert updated is not None and updated.accepted_policy_version == POLICY_VERSION
+    assert updated.consent_withdrawn_at == withdrawn
+
+
 def test_launch_of_a_user_without_profile_announces_nothing_and_stores_nothing(
     voice_stack: AccloudServer,
 ) -> None:
@@ -284,15 +303,76 @@ def test_list_cameras_without_cameras(voice_stack: AccloudServer, locale: str) -
     assert spoken(answer) == say(locale, "list_cameras_none")
 
 
-@pytest.mark.parametrize("name", ['Garage <2> & "Co"', "</speak><audio src='x'/>", "Kid's & Baby's <Room>"])
-def test_camera_names_are_escaped_in_speech(voice_stack: AccloudServer, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ('Garage <2> & "Co"', "Garage 2 Co"),
+        ("</speak><audio src='x'/>", "speak audio src x"),
+        ("Kid's & Baby's <Room>", "Kid s Baby s Room"),
+        ("Gar\x07age\x00 \x1b[31mCam", "Gar age 31mCam"),  # control characters: ill-formed XML as they are
+    ],
+)
+def test_camera_names_are_spoken_as_discovery_names_them(
+    voice_stack: AccloudServer, name: str, said: str
+) -> None:
+    from skill.smarthome.endpoints import friendly_name
+
+    assert friendly_name(name) == said  # the name the Alexa app shows for the camera
     voice_stack.rename_device(demo.GARAGE, name)
     token = link(voice_stack, "alice")
     answer = invoke(intent("ListCameras", token=token))
-    assert name in spoken(answer)  # parsed back intact: it was escaped, not interpreted
+    assert said in spoken(answer)  # the SSML parses as XML
     assert "<audio" not in ssml_of(answer) and "<2>" not in ssml_of(answer)
     status = invoke(intent("CameraStatus", token=token, slots=camera_slot(name.lower())))
-    assert spoken(status) == say("en-US", "camera_status_online", name=name)
+    assert spoken(status) == say("en-US", "camera_status_online", name=said)
+
+
+def _assert_within_alexa_limits(answer: dict[str, Any]) -> None:
+    """Alexa's response limits: outputSpeech and reprompt SSML at most 8000 characters each, well-formed
+    XML; a card's title and text together at most 8000; at most 100 dynamic entity values."""
+    response = answer["response"]
+    for part in ("outputSpeech", "reprompt"):
+        if part == "outputSpeech" and "outputSpeech" not in response:
+            continue
+        if part == "reprompt" and "reprompt" not in response:
+            continue
+        assert len(ssml_of(answer, part)) <= 8000, (part, len(ssml_of(answer, part)))
+        spoken(answer, part)  # parses with an XML parser, and holds no element
+    card = response.get("card") or {}
+    assert len(card.get("title", "")) + len(card.get("content", "") or card.get("text", "")) <= 8000
+    for update in (d for d in response.get("directives", []) if d["type"] == "Dialog.UpdateDynamicEntities"):
+        assert sum(len(t["values"]) for t in update["types"]) <= 100
+
+
+@pytest.mark.parametrize("locale", ["en-US", "de-DE", "ja-JP"])
+@pytest.mark.parametrize("count", [1, 5, 8, 40])
+def test_many_long_names_keep_every_answer_within_alexas_limits(
+    voice_stack: AccloudServer, locale: str, count: int
+) -> None:
+    """Names of up to 2000 characters with markup, entities and control characters, on accounts of
+    one to 40 cameras: every answer that speaks names stays valid SSML within Alexa's limits."""
+    alice = [device["id"] for device in voice_stack.devices("alice")]
+    for device_id in alice[count:]:
+        voice_stack.remove_device(device_id)
+    for extra in range(count - len(alice)):
+        voice_stack.add_device("alice", f"Extra {extra}")
+    filler = "Überwachungskamera & <Garten> \x07 Nord-Ost " * 50  # 2000 characters
+    for number, device in enumerate(voice_stack.devices("alice")):
+        voice_stack.rename_device(device["id"], f"{number} {filler}"[:2000])
+    token = link(voice_stack, "alice")
+    asked = [
+        launch(token=token, locale=locale),
+        intent("ListCameras", token=token, locale=locale),
+        intent("CameraStatus", token=token, locale=locale),
+        intent("CameraStatus", token=token, locale=locale, slots=camera_slot("0 überwachungskamera garten")),
+        intent("HowToView", token=token, locale=locale),
+        intent("PrivacyInfo", token=token, locale=locale),
+    ]
+    for event in asked:
+        answer = invoke(event)
+        _assert_within_alexa_limits(answer)
+    listing = spoken(invoke(intent("ListCameras", token=token, locale=locale)))
+    assert "Überwachungskamera Garten Nord Ost" in listing  # the discovery name, not the raw one
 
 
 # --- CameraStatus -----------------------------------------------------------------------------
@@ -625,6 +705,30 @@ def test_a_token_accloud_rejects_asks_to_link_again(voice_stack: AccloudServer, 
     assert_link_account(answer, locale)
 
 
+@pytest.mark.parametrize("flow", ["PrivacyInfo", "DeleteMyData"])
+def test_a_token_accloud_revoked_reads_and_erases_nothing_though_the_container_knew_it(
+    voice_stack: AccloudServer, flow: str
+) -> None:
+    """The per-container user cache must not outlive a revocation for the flows on stored data:
+    the revoked token neither reveals nor erases the partition (the Alexa account knows no link)."""
+    from skill.voice import identity
+
+    token = token_for(voice_stack, "alice")
+    key = user_key(voice_stack, "alice")
+    store.upsert_link(
+        key, identity.link_of(identity.resolve_token(token)).link_key, region="NA"
+    )  # not indexed
+    assert spoken(invoke(intent("PrivacyInfo", token=token))) != say("en-US", "privacy_info_nothing")
+    stored = partition(key)
+    voice_stack.revoke_all("alice")
+
+    answer = invoke(intent(flow, token=token, confirmation="CONFIRMED" if flow == "DeleteMyData" else "NONE"))
+
+    if flow == "PrivacyInfo":
+        assert spoken(answer) == say("en-US", "privacy_info_nothing")
+    assert partition(key) == stored
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_accloud_unavailable_is_said_so(voice_stack: AccloudServer, locale: str) -> None:
     token = link(voice_stack, "alice")
@@ -831,3 +935,16 @@ def test_cameras_without_a_sayable_name_get_the_names_discovery_gives_them(
     assert match(cameras, phrases=["zosi camera 2"]) is cameras[2]
     values = [entity.name.value for entity in dynamic_entities(cameras)[0].types[0].values]
     assert values == ["ZOSI Camera 1", "Garage", "ZOSI Camera 2"]
+
+
+@pytest.mark.parametrize("text", ["a & b " * 2000, "x" * 9000, "&" * 3000, "ok \x07\x00 <b>\ud800"])
+def test_ssml_is_well_formed_and_cut_to_alexas_limit_whatever_the_text(text: str) -> None:
+    from skill.voice.turn import MAX_SPEECH_CHARACTERS, ssml
+
+    speech = f"<speak>{ssml(text)}</speak>"
+    assert len(speech) <= MAX_SPEECH_CHARACTERS
+    root = ElementTree.fromstring(speech)  # noqa: S314  (our own output, and the point is to parse it)
+    assert list(root) == []
+    kept = root.text or ""
+    if len(text) > MAX_SPEECH_CHARACTERS:
+        assert kept.endswith("…") and text.startswith(kept[:-1].rstrip())

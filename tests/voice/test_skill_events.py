@@ -139,6 +139,18 @@ def test_account_linked_with_a_token_accloud_rejects_stores_nothing(voice_stack:
     assert table_items() == []
 
 
+def test_account_linked_with_a_token_accloud_revoked_stores_nothing_though_the_container_knew_it(
+    voice_stack: AccloudServer,
+) -> None:
+    from tests.voice.envelopes import intent
+
+    token = token_for(voice_stack, "alice")
+    assert invoke(intent("ListCameras", token=token))["response"]["outputSpeech"]  # the token is now cached
+    voice_stack.revoke_all("alice")
+    assert invoke(account_linked(token)) == MINIMAL
+    assert table_items() == []
+
+
 def test_linked_then_disabled_leaves_nothing_of_the_user(voice_stack: AccloudServer) -> None:
     invoke(account_linked(token_for(voice_stack, "alice")))
     bob = token_for(voice_stack, "bob")
