@@ -210,3 +210,25 @@ def test_without_the_extension_the_same_container_pays_for_botocore(stack: Bench
     seen = fresh_container(stack, jobs, PARAMETERS_SECRETS_EXTENSION_HTTP_PORT="")
     assert seen["answers"] == ["Response"]
     assert "botocore" in seen["botocore"]
+
+
+def test_a_kept_connection_that_died_is_replaced_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client keeps its connection to localhost; if it died meanwhile (the extension dropped
+    it), the next read opens a new one instead of falling back to the API."""
+    from skill.local.secrets_extension import SecretsExtensionStandIn
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-1")
+
+    def read(secret_id: str) -> dict[str, Any]:
+        return {"Name": secret_id, "SecretString": '{"n": 1}'}
+
+    with SecretsExtensionStandIn(read, "session-1", ttl_seconds=0) as stand_in:
+        try:
+            assert secrets_extension.secret_string("a", stand_in.port) == '{"n": 1}'
+            kept = secrets_extension._connections[stand_in.port]
+            kept.sock.shutdown(socket.SHUT_RDWR)  # as if the other end had gone away
+            assert secrets_extension.secret_string("a", stand_in.port) == '{"n": 1}'
+            assert stand_in.requests == ["a", "a"]
+            assert secrets_extension._connections[stand_in.port] is not kept
+        finally:
+            secrets_extension.reset()
