@@ -7,7 +7,9 @@ after each step (CLOCK_MONOTONIC is one clock for every process on the machine).
 * ``start``: spawn to the child's first line (fork/exec, interpreter and site start-up; the same
   for floor and subject),
 * ``body``: first line to ready (the floor: botocore imported and a DynamoDB client created; the
-  subject: ``lambda_handler`` imported and the first Discover and InitializeCameraStreams answered),
+  subject: ``lambda_handler`` imported and its job's events answered - ``SUBJECTS``: the first
+  Discover and InitializeCameraStreams, or a first InitializeCameraStreams or
+  InitiateSessionWithOffer alone),
 * ``total = start + body``, the figure the ratio uses,
 * ``cpu``: the child's CPU time (all threads) from exec to ready, ``time.process_time``.
 
@@ -79,20 +81,37 @@ def timings(result: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def subject_job(stack: BenchStack) -> dict[str, Any]:
+# The cold starts measured, each against the floor: the job's events in order and the answers
+# they must get. "mixed" is the first Discover then the first stream (Discover needs DynamoDB, so
+# botocore); the other two are a container whose first request is a live view, which reads the
+# pseudonym keys through the secrets extension and needs no AWS call at all.
+SUBJECTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mixed": (("discover", "Discover.Response"), ("stream", "Response")),
+    "stream": (("stream", "Response"),),
+    "webrtc": (("webrtc", "AnswerGeneratedForSession"),),
+}
+
+
+def subject_job(stack: BenchStack, subject: str = "mixed") -> dict[str, Any]:
+    build = {
+        "discover": lambda: events.discover(stack.token),
+        "stream": lambda: events.initialize_streams(stack.token, stack.endpoint),
+        "webrtc": lambda: events.offer(stack.token, stack.endpoint),
+    }
     return {
         "region": stack.local.env()["AWS_REGION"],
-        "events": [
-            ["discover", events.discover(stack.token)],
-            ["stream", events.initialize_streams(stack.token, stack.endpoint)],
-        ],
+        "events": [[kind, build[kind]()] for kind, _ in SUBJECTS[subject]],
     }
 
 
-def measure(stack: BenchStack, package: Path, runs: int) -> dict[str, Any]:
-    env = stack.child_env()
-    job = subject_job(stack)
-    expected = ["Discover.Response", "Response"]
+def measure(
+    stack: BenchStack, package: Path, runs: int, subject: str = "mixed", env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``runs`` alternating pairs of floor and ``subject`` (after one discarded pair); ``env``
+    overrides the stack's child environment (e.g. without the secrets extension)."""
+    env = {**stack.child_env(), **(env or {})}
+    job = subject_job(stack, subject)
+    expected = [answer for _, answer in SUBJECTS[subject]]
     samples: dict[str, list[dict[str, float]]] = {"floor": [], "subject": []}
     for number in range(runs + 1):
         for mode in ("floor", "subject"):
@@ -101,7 +120,7 @@ def measure(stack: BenchStack, package: Path, runs: int) -> dict[str, Any]:
                 raise RuntimeError(f"cold-start subject answered {result['outcomes']}, expected {expected}")
             if number > 0:  # the first pair warms the page and bytecode caches
                 samples[mode].append(timings(result))
-    summary: dict[str, Any] = {"runs": runs}
+    summary: dict[str, Any] = {"runs": runs, "subject_kind": subject}
     for mode, rows in samples.items():
         summary[mode] = {k: round(statistics.median(r[k] for r in rows), 1) for k in rows[0]}
         summary[mode]["total_all"] = [round(r["total"], 1) for r in rows]

@@ -1,7 +1,8 @@
 """Every setting of the backend, read once from the environment.
 
 Secrets are never read from here: the environment only names where they live
-(Secrets Manager secret ids); ``skill.secrets`` fetches and caches them.
+(Secrets Manager secret ids) and how to reach them (the secrets extension's port);
+``skill.secrets`` fetches and caches them.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class Settings:
     inactivity_erase_days: int = 365
     # Logging.
     log_level: str = "INFO"
+    # The AWS Parameters and Secrets Lambda Extension: its localhost port when the function runs
+    # with it (template.yaml sets the variable only then), and how long it caches a secret.
+    secrets_extension_port: int | None = None
+    secrets_extension_ttl_seconds: float = 300.0
 
     def require_accloud(self) -> str:
         if not self.accloud_base_url:
@@ -135,6 +140,8 @@ def load() -> Settings:
         policy_url=_env("ZOSI_POLICY_URL", "https://www.zositech.com/privacy-policy"),
         inactivity_erase_days=_env_int("ZOSI_INACTIVITY_ERASE_DAYS", 365),
         log_level=_env("ZOSI_LOG_LEVEL", "INFO").upper(),
+        secrets_extension_port=_env_int("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 0) or None,
+        secrets_extension_ttl_seconds=_env_float("SECRETS_MANAGER_TTL", 300.0),
     )
 
 

@@ -1,20 +1,34 @@
 """Secrets from AWS Secrets Manager, fetched on first use and cached per container.
 
 Each secret is a JSON object. Values never reach logs or exceptions.
+
+Where the function runs with the AWS Parameters and Secrets Lambda Extension
+(``settings().secrets_extension_port``), secrets come from it over localhost
+(``skill.secrets_extension``), so a container that only streams never imports botocore. If the
+extension is absent or failing, the read falls back to Secrets Manager through botocore, with a
+warning that names the reason (never a value).
+
+A rotated secret takes effect within ``CACHE_SECONDS`` either way: the extension may hand out a
+value it fetched up to its own TTL ago, so a value read through it is kept here only for the rest.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any
 
-from skill import aws
+from skill import aws, secrets_extension
+from skill.config import settings
+from skill.privacy.logs import log
 
 CACHE_SECONDS = 300.0
 
+_log = logging.getLogger(__name__)
 _lock = threading.Lock()
+# secret id -> (monotonic time it expires, value)
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
@@ -25,23 +39,48 @@ class SecretUnavailable(RuntimeError):
 def get(secret_id: str) -> dict[str, Any]:
     now = time.monotonic()
     hit = _cache.get(secret_id)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
+    if hit is not None and now < hit[0]:
         return hit[1]
     with _lock:
         hit = _cache.get(secret_id)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
+        if hit is not None and now < hit[0]:
             return hit[1]
+        raw, keep_seconds = _fetch(secret_id)
         try:
-            raw = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
             value = json.loads(raw)
-        except Exception as exc:  # botocore errors, KeyError, JSON errors: all the same to callers
-            raise SecretUnavailable(f"secret {secret_id!r} unavailable: {type(exc).__name__}") from None
+        except ValueError:
+            raise SecretUnavailable(f"secret {secret_id!r} unavailable: not JSON") from None
         if not isinstance(value, dict):
             raise SecretUnavailable(f"secret {secret_id!r} is not a JSON object")
-        _cache[secret_id] = (now, value)
+        _cache[secret_id] = (now + keep_seconds, value)
         return value
+
+
+def _fetch(secret_id: str) -> tuple[str, float]:
+    """The secret's string and how long this container may keep it."""
+    config = settings()
+    if config.secrets_extension_port is not None:
+        try:
+            raw = secrets_extension.secret_string(secret_id, config.secrets_extension_port)
+        except secrets_extension.SecretError as exc:
+            raise SecretUnavailable(f"secret {secret_id!r} unavailable: {exc}") from None
+        except secrets_extension.ExtensionUnavailable as exc:
+            log(
+                _log,
+                logging.WARNING,
+                "secrets extension unavailable, reading through the Secrets Manager API",
+                reason=str(exc),
+            )
+        else:
+            return raw, max(CACHE_SECONDS - config.secrets_extension_ttl_seconds, 0.0)
+    try:
+        raw = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    except Exception as exc:  # botocore errors, KeyError: all the same to callers
+        raise SecretUnavailable(f"secret {secret_id!r} unavailable: {type(exc).__name__}") from None
+    return raw, CACHE_SECONDS
 
 
 def reset() -> None:
     with _lock:
         _cache.clear()
+    secrets_extension.reset()

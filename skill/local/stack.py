@@ -1,6 +1,8 @@
 """The embedded local stack: everything the skill talks to, on 127.0.0.1, with no AWS account.
 
 * moto's server: DynamoDB (the table), KMS (the envelope key), Secrets Manager (the secrets);
+* a stand-in for the AWS Parameters and Secrets Lambda Extension serving those secrets, as the
+  deployed function reads them (``secrets_extension=False``: the botocore fallback instead);
 * the reference ACCloud server (demo accounts, OAuth, streams, a real WebRTC peer, webhooks);
 * a Login with Amazon stand-in and an Alexa Event Gateway stand-in that validates every message;
 * a webhook front that turns ACCloud's signed POSTs into API Gateway events for the handler.
@@ -107,11 +109,14 @@ class LocalStack:
         *,
         webrtc: bool = True,
         seed: Seed | None = None,
+        secrets_extension: bool = True,
     ) -> None:
         """``seed``: the reference ACCloud's accounts (default ``demo_seed()``, e.g. ``canary_seed()``)."""
         self._handler = handler
         self._webrtc = webrtc
         self._seed = seed
+        self._with_extension = secrets_extension
+        self.extension: Any = None
         self._env: dict[str, str] = {}
         self.moto: Any = None
         self.accloud: Any = None
@@ -165,6 +170,10 @@ class LocalStack:
         self._provision_aws()
         self._env["ZOSI_KMS_KEY_ID"] = self.kms_key_arn
         os.environ["ZOSI_KMS_KEY_ID"] = self.kms_key_arn
+        if self._with_extension:
+            self.extension = self._start_extension(f"http://{host}:{port}")
+            self._env.update(self.extension.environment())
+            os.environ.update(self.extension.environment())
         reset_container()
         import lambda_handler
 
@@ -176,7 +185,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for service in (self.front, self.accloud, self.gateway, self.lwa):
+        for service in (self.front, self.accloud, self.gateway, self.lwa, self.extension):
             if service is not None:
                 service.stop()
         if self.peer is not None:
@@ -211,6 +220,30 @@ class LocalStack:
         for variable, secret_id in SECRET_IDS.items():
             sm.create_secret(Name=secret_id, SecretString=json.dumps(values[variable]))
         create_table_for_local(TABLE_NAME)
+
+    def _start_extension(self, moto_url: str) -> Any:
+        """The extension stand-in, reading Secrets Manager with a client of its own (as the real
+        extension does with the function's role), so the skill's own clients stay untouched."""
+        import botocore.session
+
+        from skill.local.secrets_extension import SecretsExtensionStandIn
+
+        client = botocore.session.get_session().create_client(
+            "secretsmanager",
+            region_name=REGION,
+            endpoint_url=moto_url,
+            aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_AWS["AWS_SESSION_TOKEN"],
+        )
+
+        def read_secret(secret_id: str) -> dict[str, Any]:
+            found: dict[str, Any] = client.get_secret_value(SecretId=secret_id)
+            return found
+
+        # The TTL template.yaml sets (SecretsManagerTtl): the skill keeps a value for the rest of
+        # its 300 s, so rotation takes effect as documented.
+        return SecretsExtensionStandIn(read_secret, FAKE_AWS["AWS_SESSION_TOKEN"], ttl_seconds=60).start()
 
     # --- for clients ---------------------------------------------------------------------------
 

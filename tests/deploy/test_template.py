@@ -176,7 +176,9 @@ def test_snapstart_is_a_parameter_that_defaults_to_off(template: Template) -> No
 
 
 def test_environment_names_are_settings_the_code_reads(template: Template) -> None:
-    read_by_code = set(re.findall(r'"(ZOSI_[A-Z0-9_]+)"', CONFIG_SOURCE.read_text()))
+    # The extension's own two settings (not ZOSI_): skill/config.py reads them as well.
+    names = r'"(ZOSI_[A-Z0-9_]+|PARAMETERS_SECRETS_EXTENSION_HTTP_PORT|SECRETS_MANAGER_TTL)"'
+    read_by_code = set(re.findall(names, CONFIG_SOURCE.read_text()))
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert set(variables) <= read_by_code
     required = {
@@ -190,6 +192,55 @@ def test_environment_names_are_settings_the_code_reads(template: Template) -> No
     }
     assert required <= set(variables)
     assert "ZOSI_LOCAL_MODE" not in variables  # plain http to loopback is for the local stack only
+
+
+# ---------------------------------------------------------------- secrets extension
+# The AWS accounts that publish the extension's layers (AWS's documentation lists them per region).
+SECRETS_EXTENSION_ACCOUNTS = {
+    "us-east-1": "177933569100",
+    "eu-west-1": "015030872274",
+    "us-west-2": "345057560386",
+}
+
+
+def test_secrets_extension_layer_is_published_per_deploy_region_and_architecture(template: Template) -> None:
+    layers = template["Mappings"]["SecretsExtensionLayer"]
+    assert set(layers) == set(DEPLOY_REGIONS)
+    for region, by_arch in layers.items():
+        account = SECRETS_EXTENSION_ACCOUNTS[region]
+        prefix = f"arn:aws:lambda:{region}:{account}:layer:AWS-Parameters-and-Secrets-Lambda-Extension"
+        assert set(by_arch) == {"arm64", "x86"}
+        assert re.fullmatch(re.escape(prefix) + r"-Arm64:\d+", by_arch["arm64"])
+        assert re.fullmatch(re.escape(prefix) + r":\d+", by_arch["x86"])
+
+
+def test_secrets_extension_is_on_by_default_with_the_layer_for_the_functions_architecture(
+    template: Template,
+) -> None:
+    parameter = template["Parameters"]["SecretsExtensionLayerArn"]
+    assert parameter["Default"] == "published"
+    (layer,) = template["Globals"]["Function"]["Layers"]
+    condition, chosen, otherwise = layer["Fn::If"]
+    assert condition == "HasSecretsExtension" and otherwise == {"Ref": "AWS::NoValue"}
+    published, pinned = chosen["Fn::If"][1], chosen["Fn::If"][2]
+    (architecture,) = template["Globals"]["Function"]["Architectures"]
+    assert published == {"Fn::FindInMap": ["SecretsExtensionLayer", {"Ref": "AWS::Region"}, architecture]}
+    assert pinned == {"Ref": "SecretsExtensionLayerArn"}
+    conditions = template["Conditions"]
+    assert conditions["HasSecretsExtension"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SecretsExtensionLayerArn"}, "none"]}]
+    }
+
+
+def test_secrets_extension_settings_keep_rotation_within_the_documented_time(template: Template) -> None:
+    from skill.secrets import CACHE_SECONDS
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    # The port only when the layer is there: without it the code reads through the API at once.
+    port = variables["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
+    assert port == {"Fn::If": ["HasSecretsExtension", "2773", ""]}
+    ttl = float(variables["SECRETS_MANAGER_TTL"])
+    assert 0 < ttl < CACHE_SECONDS  # the code keeps a value for CACHE_SECONDS - ttl
 
 
 ENVIRONMENT_WIRING = [
@@ -542,6 +593,7 @@ def test_webhook_url_output_names_the_route(template: Template) -> None:
     assert template["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks/accloud")
 
 
+EXTENSION_LAYER = "arn:aws:lambda:eu-west-1:015030872274:layer:AWS-Parameters-and-Secrets-Lambda-Extension"
 PARAMETER_VALUES = [
     ("AlexaSkillId", "amzn1.ask.skill.0a1b2c3d-4e5f-6789-abcd-ef0123456789", True),
     ("AlexaSkillId", "REPLACE_ME_amzn1.ask.skill.id", False),
@@ -554,6 +606,12 @@ PARAMETER_VALUES = [
     ("AlarmTopicArn", "", True),
     ("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:zosi-alarms", True),
     ("AlarmTopicArn", "arn:aws:sqs:eu-west-1:123456789012:zosi-alarms", False),
+    ("SecretsExtensionLayerArn", "published", True),
+    ("SecretsExtensionLayerArn", "none", True),
+    ("SecretsExtensionLayerArn", f"{EXTENSION_LAYER}-Arm64:12", True),
+    ("SecretsExtensionLayerArn", f"{EXTENSION_LAYER}-Arm64", False),
+    ("SecretsExtensionLayerArn", "", False),
+    ("SecretsExtensionLayerArn", "latest", False),
 ]
 
 
@@ -586,6 +644,9 @@ def test_samconfig_environment_deploys_its_alexa_region(
     assert deploy["capabilities"] == "CAPABILITY_IAM"
     assert deploy["confirm_changeset"] is True
     assert "AlexaSkillId=" in deploy["parameter_overrides"]
+    # Each stack names its secrets extension layer: the one published for its region by default.
+    assert 'SecretsExtensionLayerArn="published"' in deploy["parameter_overrides"]
+    assert region in template["Mappings"]["SecretsExtensionLayer"]
     assert template["Mappings"]["AlexaRegion"][region]["Name"] == alexa_region
     assert AWS_REGION_TO_ALEXA_REGION[region] == alexa_region
 

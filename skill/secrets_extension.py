@@ -1,0 +1,100 @@
+"""Client of the AWS Parameters and Secrets Lambda Extension: one GET on localhost, no botocore.
+
+With the extension's layer attached, Lambda runs it beside the function; it serves
+``GET /secretsmanager/get?secretId=<id>`` on ``localhost:<PARAMETERS_SECRETS_EXTENSION_HTTP_PORT>``
+(default 2773) to callers that send the container's session token in
+``X-Aws-Parameters-Secrets-Token``, and answers with Secrets Manager's GetSecretValue JSON, from a
+cache it keeps for ``SECRETS_MANAGER_TTL`` seconds. Errors carry their type in ``X-Amzn-Errortype``.
+
+http.client, not urllib3: it is what urllib3 itself builds on, so it costs nothing while the
+ACCloud client imports urllib3, and ~45 ms less than urllib3 (with the ``importlib.metadata`` it
+pulls in) on the development machine once nothing else on the stream path does. botocore
+(~0.25-0.4 s of a cold start) stays out of a container that only streams.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+from urllib.parse import quote
+
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105  (a header name)
+ERROR_TYPE_HEADER = "X-Amzn-Errortype"
+# On a cache miss the extension calls Secrets Manager itself; a hung extension must leave time
+# for the botocore fallback within a stream directive's 5 s (connecting to localhost is at once).
+TIMEOUT = 1.5
+MAX_BODY_BYTES = 256 * 1024  # Secrets Manager's limit is 64 KiB per value, plus the JSON around it
+
+# Secrets Manager's own answers about the secret, passed on by the extension: reading it through
+# the API would answer the same, so these are final.
+SECRET_ERRORS = frozenset(
+    {"ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException"}
+)
+
+
+class ExtensionUnavailable(RuntimeError):
+    """The extension did not answer usefully (absent, not ready, refused the token, failed).
+    The message names the reason only, never a value."""
+
+
+class SecretError(RuntimeError):
+    """The extension answered with Secrets Manager's error for this secret (its type is the message)."""
+
+
+_lock = threading.Lock()
+_connections: dict[int, http.client.HTTPConnection] = {}
+
+
+def _get(port: int, path: str, token: str) -> tuple[int, str, bytes]:
+    """(status, X-Amzn-Errortype, body) of one GET, on a kept-alive connection to localhost."""
+    with _lock:  # one request at a time; secrets are read once per cache period anyway
+        kept = _connections.pop(port, None)
+        while True:
+            connection = kept or http.client.HTTPConnection("localhost", port, timeout=TIMEOUT)
+            try:
+                connection.request("GET", path, headers={TOKEN_HEADER: token})
+                answer = connection.getresponse()
+                body = answer.read(MAX_BODY_BYTES + 1)
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if kept is not None:  # the extension closed an idle connection: once more, afresh
+                    kept = None
+                    continue
+                raise ExtensionUnavailable(f"no answer ({type(exc).__name__})") from None
+            if answer.isclosed() and not answer.will_close:
+                _connections[port] = connection
+            else:
+                connection.close()
+            return answer.status, answer.getheader(ERROR_TYPE_HEADER) or "", body
+
+
+def secret_string(secret_id: str, port: int) -> str:
+    """The SecretString of ``secret_id`` as the extension on ``port`` serves it."""
+    token = os.environ.get("AWS_SESSION_TOKEN", "")
+    if not token:
+        raise ExtensionUnavailable("no AWS_SESSION_TOKEN to present to the extension")
+    status, error_type, body = _get(port, "/secretsmanager/get?secretId=" + quote(secret_id, safe=""), token)
+    if status != 200:
+        if status == 400 and error_type in SECRET_ERRORS:
+            raise SecretError(error_type)
+        raise ExtensionUnavailable(f"HTTP {status} {error_type}".rstrip())
+    if len(body) > MAX_BODY_BYTES:
+        raise ExtensionUnavailable("answer too large")
+    try:
+        document = json.loads(body)
+        value = document["SecretString"]
+    except (ValueError, KeyError, TypeError):
+        raise ExtensionUnavailable("answer is not GetSecretValue JSON with a SecretString") from None
+    if not isinstance(value, str):
+        raise ExtensionUnavailable("SecretString is not a string")
+    return value
+
+
+def reset() -> None:
+    """Close the kept connections (tests start and stop stand-ins on new ports)."""
+    with _lock:
+        for connection in _connections.values():
+            connection.close()
+        _connections.clear()
