@@ -162,6 +162,8 @@ def request(
             if effective.remaining() <= 0:
                 raise Unreachable("deadline passed") from None
             raise Unreachable(type(exc).__name__) from None
+        if effective.remaining() <= 0:  # the watchdog may have cut it: a partial answer is no answer
+            raise Unreachable("deadline passed")
     return Reply(response.status, response.headers, data)
 
 
@@ -259,6 +261,7 @@ def bound_botocore(client: Any) -> Any:
     session._pool_classes_by_scheme = classes
     session._manager.pool_classes_by_scheme = classes
     client.meta.events.register_first("before-send", _refuse_when_out_of_time)
+    client.meta.events.register_first("needs-retry", _no_retry_when_out_of_time)
     return client
 
 
@@ -269,6 +272,41 @@ def _refuse_when_out_of_time(**_: Any) -> None:
     deadline = _ambient.get()
     if deadline is not None and not deadline.allows():
         raise _out_of_time_error()("no time left for an AWS call")
+
+
+def _no_retry_when_out_of_time(
+    response: Any = None, caught_exception: Exception | None = None, **_: Any
+) -> None:
+    """After every attempt, before botocore's own handler could sleep its backoff and retry past the
+    deadline. An answer that ended after the deadline may have been cut by the watchdog (botocore
+    reads bodies without enforcing Content-Length): it is no answer either."""
+    deadline = _ambient.get()
+    if deadline is None:
+        return
+    if deadline.remaining() <= 0 or (
+        _retryable(response, caught_exception) and not deadline.allows(_RETRY_ROOM)
+    ):
+        raise _out_of_time_error()("no time left for an AWS call")
+
+
+# botocore's standard mode sleeps up to 1 s before its one retry (max_attempts 2, skill.aws).
+_RETRY_ROOM = 1.0 + MIN_ATTEMPT_SECONDS
+
+
+def _retryable(response: Any, caught_exception: Exception | None) -> bool:
+    """Whether botocore may retry this attempt: no answer, a 5xx, or throttling."""
+    if caught_exception is not None:
+        return True
+    if response is None:
+        return False
+    http_response, parsed = response
+    code = str((parsed or {}).get("Error", {}).get("Code", ""))
+    return (
+        http_response.status_code >= 500
+        or http_response.status_code == 429
+        or "Throttl" in code
+        or (code.endswith("Exceeded") or code.endswith("LimitExceededException"))
+    )
 
 
 def _out_of_time_error() -> type[Exception]:
