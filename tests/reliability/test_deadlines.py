@@ -12,10 +12,12 @@ about a second; the assertions hold the answer to that time, which is inside Ale
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -283,6 +285,42 @@ def test_every_storage_failure_is_store_unavailable(
     _heal(proxied["dynamodb"])
     if fault != "trickle":  # a trickled answer is cut, but its request reached DynamoDB in full
         assert store.get_link(user_key, link_key) is not None
+
+
+class _KeepAlive(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps connections open between requests
+
+    def do_GET(self) -> None:
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_connection_handed_back_is_kept_not_cut() -> None:
+    """The watchdog ends with the answer: a pooled connection outlives the deadline it was used under
+    (warm calls keep their TCP/TLS connection), and a later request on it gets its own deadline."""
+    from skill import http
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with FaultProxy(f"http://127.0.0.1:{server.server_address[1]}") as proxy:
+            pool = http.Pool(num_pools=1, maxsize=1)
+            for _ in range(2):
+                reply = http.request(
+                    pool, "GET", f"{proxy.url}/", deadline=http.Deadline(0.3),
+                    connect_timeout=1, read_timeout=2, headers={},
+                )  # fmt: skip
+                assert reply.status == 204
+                time.sleep(0.4)  # past the deadline: a watchdog left armed would have cut the socket
+            assert proxy.requests == 1, "the second request needed a new connection"
+            pool.reset()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_documented_socket_table_is_the_tested_one() -> None:
