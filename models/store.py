@@ -212,7 +212,7 @@ def delete_link(user_key: str, link_key: str) -> bool:
         try:
             link.delete(condition=AccountLink.pk.exists(), add_version_condition=False)
         except PynamoDBException as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if _aws_code(exc) == _CONDITION_FAILED:
                 return False
             raise
     return True
@@ -470,7 +470,7 @@ def complete_erasure(user_key: str, started_at: datetime, *, now: datetime | Non
                 )
             )
         except PynamoDBException as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if _aws_code(exc) == _CONDITION_FAILED:
                 return False
             raise
     return True
@@ -555,7 +555,7 @@ def claim_event(event_id: str, ttl_seconds: int, *, now: datetime | None = None)
         try:
             row.save(condition=WebhookDedupe.pk.does_not_exist() | (WebhookDedupe.expires_at <= now))
         except PynamoDBException as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if _aws_code(exc) == _CONDITION_FAILED:
                 return False
             raise
     return True
@@ -601,16 +601,26 @@ def _keyed_hash(domain: bytes, value: str) -> str:
     return pseudonyms.keyed_hash(domain, value)
 
 
+def _aws_code(exc: PynamoDBException) -> str | None:
+    """DynamoDB's error code behind a pynamodb error; None when no answer came (timeout, reset, cut at
+    the deadline). pynamodb's own ``cause_response_code`` raises AttributeError then: botocore's
+    transport errors carry ``response=None``, and that would skip every StoreUnavailable fallback."""
+    response = getattr(exc.cause, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
 @contextmanager
 def _guard(op: str) -> Iterator[None]:
     try:
         yield
     except PynamoDBException as exc:
-        raise StoreUnavailable(f"{op} failed: {exc.cause_response_code or type(exc).__name__}") from None
+        raise StoreUnavailable(f"{op} failed: {_aws_code(exc) or type(exc).__name__}") from None
     except ClientError as exc:
-        raise StoreUnavailable(
-            f"{op} failed: {exc.response.get('Error', {}).get('Code', 'ClientError')}"
-        ) from None
+        error = exc.response.get("Error") if isinstance(exc.response, dict) else None
+        code = error.get("Code") if isinstance(error, dict) else None
+        raise StoreUnavailable(f"{op} failed: {code or 'ClientError'}") from None
     except BotoCoreError as exc:
         raise StoreUnavailable(f"{op} failed: {type(exc).__name__}") from None
 
@@ -635,7 +645,7 @@ def _update(
                 pk, range_key=sk, actions=actions, condition=condition, return_values="ALL_NEW"
             )
         except PynamoDBException as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if _aws_code(exc) == _CONDITION_FAILED:
                 return None
             raise
     return answer["Attributes"]
@@ -725,7 +735,7 @@ def _retrying_conflicts(write: Callable[[], Any]) -> Any:
 
 
 def _is_transaction_conflict(exc: PynamoDBException) -> bool:
-    if exc.cause_response_code == "TransactionConflictException":
+    if _aws_code(exc) == "TransactionConflictException":
         return True
     reasons = exc.cancellation_reasons if isinstance(exc, TransactWriteError) else []
     return any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)

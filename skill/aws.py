@@ -94,16 +94,21 @@ def client(service: str) -> Any:
         if found is None:
             from botocore.config import Config
 
+            from skill import http
             from skill.config import settings
 
-            found = session().create_client(
-                service,
-                region_name=settings().aws_region,
-                config=Config(
-                    connect_timeout=1,
-                    read_timeout=2,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                ),
+            # Each attempt's answer is cut at the request's deadline (skill.http), and no retry starts
+            # after it: a trickling or hanging DynamoDB/KMS/Secrets Manager cannot outlive a directive.
+            found = http.bound_botocore(
+                session().create_client(
+                    service,
+                    region_name=settings().aws_region,
+                    config=Config(
+                        connect_timeout=1,
+                        read_timeout=2,
+                        retries={"max_attempts": 2, "mode": "standard"},
+                    ),
+                )
             )
             _clients[service] = found
     return found

@@ -2,8 +2,9 @@
 
 * One pooled PoolManager per container (TLS sessions and connections are reused warm).
 * HTTPS only; plain http only to loopback in local mode (``check_outbound_url``).
-* Every call fits the directive's deadline: connect/read timeouts are clipped to the time
-  left, so a stream directive always answers inside Alexa's 6 s budget.
+* Every call fits the directive's deadline as a whole (``skill.http``: the answer is cut when the
+  deadline passes, however slowly ACCloud trickles it), so a stream directive always answers inside
+  Alexa's 6 s budget.
 * At most one retry, only for idempotent reads, only when the deadline leaves room.
 * Failures are classified (contract.InvalidToken, ExpiredToken, NotFound, DeviceOffline,
   BridgeOffline, PrivacyMode, UnsupportedStream, Transient); messages carry no data.
@@ -16,14 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
 from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-import urllib3
-
+from skill import http
 from skill.cloud import contract
 from skill.config import Settings, check_outbound_url
 from skill.privacy.logs import log
@@ -31,7 +29,6 @@ from skill.privacy.logs import log
 _log = logging.getLogger(__name__)
 
 USER_AGENT = "zosi-smart-skill/1"
-MIN_ATTEMPT_SECONDS = 0.25  # below this, a (re)try cannot succeed anyway
 # Visible ASCII (RFC 7230 VCHAR; RFC 6750's b64token is a subset). Any other token cannot travel in
 # an Authorization header, so ACCloud cannot have issued it: refused without a call.
 _SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -40,27 +37,8 @@ _SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _BEARER_CHALLENGE = re.compile(r"\s*bearer(?:\s+(?P<params>.*))?\Z", re.IGNORECASE | re.DOTALL)
 _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
-_pool_lock = threading.Lock()
-_pool: urllib3.PoolManager | None = None
-
-
-def _shared_pool() -> urllib3.PoolManager:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = urllib3.PoolManager(num_pools=4, maxsize=8, retries=False, block=False)
-    return _pool
-
-
-class Deadline:
-    """A point in (monotonic) time by which the directive must have its answer."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.expires - time.monotonic()
+_pool = http.Pool(num_pools=4, maxsize=8)
+Deadline = http.Deadline  # the directive's deadline; its home is skill.http
 
 
 def parse_time(value: Any) -> datetime:
@@ -180,17 +158,12 @@ class HttpCameraCloud:
             try:
                 return self._once(method, path, token, payload)
             except contract.Transient:
-                last_try = attempt + 1 >= attempts or self.deadline.remaining() < MIN_ATTEMPT_SECONDS
+                last_try = attempt + 1 >= attempts or not self.deadline.allows()
                 if last_try:
                     raise
         raise contract.Transient("unreachable")  # pragma: no cover
 
     def _once(self, method: str, path: str, token: str, payload: dict[str, Any] | None) -> dict[str, Any]:
-        remaining = self.deadline.remaining()
-        if remaining < MIN_ATTEMPT_SECONDS:
-            raise contract.Transient("no time left for ACCloud")
-        connect = min(self.connect_timeout, remaining)
-        read = min(self.read_timeout, remaining)
         headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -200,23 +173,26 @@ class HttpCameraCloud:
         if payload is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(payload).encode()
+        if not self.deadline.allows():
+            raise contract.Transient("no time left for ACCloud")
         self.calls += 1
         try:
-            reply = _shared_pool().request(
+            reply = http.request(
+                _pool,
                 method,
                 self.base_url + path,
-                body=body,
+                deadline=self.deadline,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=connect, read=read),
-                retries=False,
-                redirect=False,
+                body=body,
             )
-        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused, TLS, protocol errors
-            raise contract.Transient(f"ACCloud unreachable: {type(exc).__name__}") from None
+        except http.Unreachable as exc:  # timeouts, refused, reset, TLS, cut at the deadline, no time left
+            raise contract.Transient(f"ACCloud unreachable: {exc}") from None
         return _classify(reply)
 
 
-def _error_code(reply: urllib3.BaseHTTPResponse) -> str:
+def _error_code(reply: http.Reply) -> str:
     try:
         body = json.loads(reply.data or b"{}")
     except ValueError:
@@ -224,7 +200,7 @@ def _error_code(reply: urllib3.BaseHTTPResponse) -> str:
     return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
-def _bearer_challenge(reply: urllib3.BaseHTTPResponse) -> dict[str, str]:
+def _bearer_challenge(reply: http.Reply) -> dict[str, str]:
     """The auth-params of an RFC 6750 ``WWW-Authenticate: Bearer`` challenge, names and values
     lowercased; empty when the answer carries no Bearer challenge."""
     challenge = _BEARER_CHALLENGE.match(reply.headers.get("WWW-Authenticate") or "")
@@ -236,7 +212,7 @@ def _bearer_challenge(reply: urllib3.BaseHTTPResponse) -> dict[str, str]:
     return params
 
 
-def _raise_auth_failure(reply: urllib3.BaseHTTPResponse) -> NoReturn:
+def _raise_auth_failure(reply: http.Reply) -> NoReturn:
     """401/403. Only ACCloud's own Bearer challenge means the token is bad: Alexa answers an auth error
     by asking the user to relink (or unlinking), so a 401/403 without one (an HTML page from a WAF,
     CDN or proxy, a Basic challenge, a bare JSON body) is treated as the outage it most likely is."""
@@ -256,7 +232,7 @@ def _raise_auth_failure(reply: urllib3.BaseHTTPResponse) -> NoReturn:
     raise contract.Transient(f"ACCloud answered {reply.status} without a bearer token error")
 
 
-def _classify(reply: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+def _classify(reply: http.Reply) -> dict[str, Any]:
     status = reply.status
     if status in (200, 201):
         try:

@@ -22,21 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from skill import http
 from skill.config import ConfigError, check_outbound_url, settings
+from skill.http import MIN_ATTEMPT_SECONDS, Deadline
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 from skill.proactive import metrics
-
-if TYPE_CHECKING:
-    import urllib3
 
 _log = logging.getLogger(__name__)
 
@@ -44,7 +42,6 @@ MAX_RETRIES = 3  # resends after a 429/5xx, as the Event Gateway documentation a
 RETRY_INTERVAL_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 1.0
 READ_TIMEOUT_SECONDS = 2.0
-MIN_ATTEMPT_SECONDS = 0.2  # no point starting a request with less time than this left
 MAX_ANSWER_BYTES = 64 * 1024
 _AMAZON_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
@@ -87,17 +84,6 @@ class Delivery:
     status: int | None = None
     code: str | None = None
     attempts: int = 0
-
-
-class Deadline:
-    """A point on ``clock`` by which all sending for one webhook event must be over."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.expires = clock() + seconds
-
-    def remaining(self) -> float:
-        return self.expires - self._clock()
 
 
 @dataclass(frozen=True)
@@ -167,7 +153,7 @@ class GatewayClient:
         attempts = retries = 0
         while True:
             attempts += 1
-            answer = _post(url, token, body, deadline.remaining())
+            answer = _post(url, token, body, deadline)
             status, code = answer.status, answer.code
             if status == 202:
                 return Delivery(Outcome.DELIVERED, status, attempts=attempts)
@@ -234,63 +220,38 @@ class GatewayClient:
 
 # --- HTTP -----------------------------------------------------------------------------------
 
-_pool_lock = threading.Lock()
-_pool: urllib3.PoolManager | None = None
-
-
-def _http() -> urllib3.PoolManager:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                import urllib3
-
-                _pool = urllib3.PoolManager(num_pools=3, maxsize=8, retries=False, block=False)
-    return _pool
+_pool = http.Pool(num_pools=3, maxsize=8)
 
 
 def reset() -> None:
     """Drop the connection pool (tests point the gateway at new stand-ins)."""
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.clear()
-        _pool = None
+    _pool.reset()
 
 
 def _encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _post(url: str, token: str, body: bytes, remaining: float) -> _Answer:
-    import urllib3
-
-    if remaining < MIN_ATTEMPT_SECONDS:
-        return _Answer(None)
-    timeout = urllib3.Timeout(
-        connect=min(CONNECT_TIMEOUT_SECONDS, remaining), read=min(READ_TIMEOUT_SECONDS, remaining)
-    )
+def _post(url: str, token: str, body: bytes, deadline: Deadline) -> _Answer:
     try:
-        response = _http().request(
+        reply = http.request(
+            _pool,
             "POST",
             url,
-            body=body,
+            deadline=deadline,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
-            timeout=timeout,
-            redirect=False,
-            preload_content=False,
+            body=body,
+            max_bytes=MAX_ANSWER_BYTES,
         )
-        try:
-            raw = response.read(MAX_ANSWER_BYTES)
-        finally:
-            response.release_conn()
-    except urllib3.exceptions.HTTPError:
+    except http.Unreachable:
         return _Answer(None)
-    return _Answer(response.status, _amazon_code(raw))
+    return _Answer(reply.status, _amazon_code(reply.data))
 
 
 def _amazon_code(raw: bytes) -> str | None:

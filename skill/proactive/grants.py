@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from models import store
 from models.items import AccountLink
+from skill import http
 from skill.privacy import envelope, logs, pseudonyms
 from skill.proactive import lwa
 
@@ -37,6 +38,7 @@ STILL_USABLE = timedelta(seconds=60)
 LEASE_SECONDS = 15
 # How long a caller waits for another container's refresh before giving up with LwaUnavailable
 # (a winner normally finishes in well under a second; a dead one's lease is taken over later).
+# Never longer than the request's own deadline (skill.http): the webhook then answers 503 in time.
 WAIT_LIMIT_SECONDS = 8.0
 _POLL_FIRST, _POLL_MAX = 0.05, 0.25
 _GRANT_KIND = "AccountLink.grant"
@@ -94,7 +96,7 @@ def force_refresh(user_key: str, link_key: str, rejected_access_token: str) -> s
 def _usable_token(
     user_key: str, link_key: str, *, link: AccountLink | None, rejected: str | None
 ) -> str | None:
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    deadline = time.monotonic() + http.time_left(WAIT_LIMIT_SECONDS)
     poll = _POLL_FIRST
     owner = secrets.token_hex(16)
     if link is None:
@@ -113,7 +115,7 @@ def _usable_token(
                 return tokens.access_token
             if time.monotonic() >= deadline:
                 raise lwa.LwaUnavailable("grant refresh by another container did not finish in time")
-            time.sleep(poll)
+            time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
             poll = min(poll * 1.5, _POLL_MAX)
             link = store.get_link(user_key, link_key)
             continue

@@ -3,9 +3,10 @@
 ``exchange_code`` turns an AcceptGrant authorization code into tokens; ``refresh`` renews them.
 Both POST a form to ``settings().lwa_token_url`` with the skill-messaging client id and secret
 from Secrets Manager (``settings().lwa_secret_id``: ``{"client_id", "client_secret"}``).
-``exchange_code`` takes the time the AcceptGrant directive has left (``time_left``) and clips its
-timeouts to it, so a slow LWA still leaves the skill time to answer Alexa; ``refresh`` (the webhook
-path, no Alexa directive waiting) keeps the fixed 2 s connect / 2 s read timeouts.
+``exchange_code`` takes the time the AcceptGrant directive has left (``time_left``) and the whole
+exchange keeps to it (``skill.http``: a trickling answer is cut), so a slow LWA still leaves the
+skill time to answer Alexa; ``refresh`` keeps to the ambient deadline (the webhook's), at most the
+fixed 2 s connect + 2 s read.
 
 Failures are typed: ``InvalidGrant`` (LWA ``invalid_grant``: the grant is gone for good),
 ``LwaRejected`` (any other 4xx, e.g. ``invalid_client``: a configuration problem) and
@@ -17,22 +18,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from skill import secrets
+from skill import http, secrets
 from skill.config import ConfigError, check_outbound_url, settings
-
-if TYPE_CHECKING:
-    import urllib3
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 2.0
-MIN_ATTEMPT_SECONDS = 0.25  # with less time left, a call cannot succeed anyway
 MAX_RESPONSE_BYTES = 64 * 1024
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 
@@ -79,37 +74,15 @@ def refresh(refresh_token: str) -> LwaTokens:
     return _tokens_from(answer, sent_at=sent_at, fallback_refresh_token=refresh_token)
 
 
+_pool = http.Pool(num_pools=2, maxsize=4)
+
+
 def reset() -> None:
     """Drop the connection pool (tests switch token URLs)."""
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.clear()
-        _pool = None
+    _pool.reset()
 
 
 # --- internals ------------------------------------------------------------------------------
-
-_pool_lock = threading.Lock()
-_pool: urllib3.PoolManager | None = None
-
-
-def _http() -> urllib3.PoolManager:
-    global _pool
-    pool = _pool
-    if pool is None:
-        with _pool_lock:
-            if _pool is None:
-                import urllib3
-
-                _pool = urllib3.PoolManager(
-                    num_pools=2,
-                    maxsize=4,
-                    retries=False,
-                    timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
-                )
-            pool = _pool
-    return pool
 
 
 def _client_credentials() -> dict[str, str]:
@@ -129,41 +102,34 @@ def _client_credentials() -> dict[str, str]:
 
 
 def _post_token(fields: dict[str, str], *, time_left: float | None = None) -> dict[str, Any]:
-    import urllib3
-
-    started = time.monotonic()
+    # The deadline starts before the secret is read: a cold Secrets Manager read spends the same budget.
+    seconds = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS if time_left is None else time_left
+    deadline = http.Deadline(seconds)
     s = settings()
     try:
         check_outbound_url(s.lwa_token_url, s)
     except ConfigError:
         raise LwaRejected("LWA token URL must use https") from None
-    body = urlencode({**fields, **_client_credentials()})
-    connect, read = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
-    if time_left is not None:
-        time_left -= time.monotonic() - started  # a cold Secrets Manager read spends the same budget
-        if time_left < MIN_ATTEMPT_SECONDS:
-            raise LwaUnavailable("no time left for LWA")
-        connect, read = min(connect, time_left), min(read, time_left)
-    # total (None: unlimited) caps connecting and waiting for the answer together.
-    timeout = urllib3.Timeout(connect=connect, read=read, total=time_left)
+    with http.bounded_by(deadline):
+        body = urlencode({**fields, **_client_credentials()})
     try:
-        response = _http().request(
+        response = http.request(
+            _pool,
             "POST",
             s.lwa_token_url,
-            body=body.encode("ascii"),
+            deadline=deadline,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
             headers={
                 "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
                 "Accept": "application/json",
             },
-            preload_content=False,
-            timeout=timeout,
+            body=body.encode("ascii"),
+            max_bytes=MAX_RESPONSE_BYTES + 1,
         )
-        try:
-            raw = response.read(MAX_RESPONSE_BYTES + 1)
-        finally:
-            response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
-        raise LwaUnavailable(f"LWA unreachable: {type(exc).__name__}") from None
+    except http.Unreachable as exc:
+        raise LwaUnavailable(f"LWA unreachable: {exc}") from None
+    raw = response.data
     status = response.status
     if len(raw) > MAX_RESPONSE_BYTES:
         raise LwaUnavailable("LWA answer too large")

@@ -11,6 +11,7 @@ Order of checks, cheapest and least trusting first; nothing is stored before the
    malformed fields) -> 400. Fields the skill does not read are dropped unread, not refused:
    ACCloud may add fields (docs/accloud-openapi.yaml), and a 400 is never retried;
 5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
+   DynamoDB failing -> 503, and the claim (which may have been stored all the same) released;
 6. ``events.process`` -> 202 accepted.
 
 Failure after the claim - release or let it lapse? The claim is released and ACCloud gets 503,
@@ -21,6 +22,11 @@ so it redelivers, when a retry can help and cannot ring twice:
   send is the endpoint index, and re-sending AddOrUpdateReport/DeleteReport is idempotent.
 * Nothing reached Alexa and some link failed for a retryable reason (429/5xx retries exhausted,
   LWA or KMS unavailable).
+
+Everything (the signing secret, the claim, processing, LWA, KMS, DynamoDB, the Event Gateway) keeps
+to one deadline (``skill.http``), ``PROCESSING_BUDGET_SECONDS`` or less when Lambda has less time
+left, so a trickling or hanging upstream ends in a 503 with the claim released, in
+``RELEASE_RESERVE_SECONDS`` kept for that release, before the function's timeout could kill it.
 
 Once any link accepted the message the claim stays and the answer is 202: a second ring on the
 links that already rang is worse than a missed one on the link that failed, and real-time events
@@ -43,7 +49,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skill import secrets
+from skill import http, secrets
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
@@ -57,6 +63,7 @@ SIGNATURE_HEADER = "x-accloud-signature"
 SIGNING_SECRET_KEY = "signing_secret"  # noqa: S105 - the key name, not a secret
 DEDUPE_TTL_SECONDS = 24 * 3600  # longer than ACCloud keeps retrying
 PROCESSING_BUDGET_SECONDS = 5.0  # the function times out at 8 s; ACCloud waits 10 s
+RELEASE_RESERVE_SECONDS = 1.0  # kept after the budget to release the claim (one DeleteItem)
 LAMBDA_MARGIN_SECONDS = 0.7
 _SIGNATURE = re.compile(r"^t=([0-9]{1,12}),v1=([0-9a-f]{64})$")
 
@@ -93,8 +100,9 @@ def respond(
     client: GatewayClient | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
+    client = client or client_factory()
     try:
-        return _respond(event, context, client or client_factory(), time.time() if now is None else now)
+        return _respond(event, context, client, time.time() if now is None else now)
     except _Answer as answer:
         return _http(answer.status, answer.word, answer.headers)
 
@@ -123,19 +131,39 @@ def verify_signature(raw: bytes, header: str | None, secret: bytes, *, now: floa
 
 
 def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: float) -> dict[str, Any]:
-    from models import store
-
     _check_route(event)
     s = settings()
     raw = _raw_body(event, s.webhook_max_body_bytes)
+    deadline = client.deadline(_budget(context))
+    with http.bounded_by(deadline):
+        signature = _header(event, SIGNATURE_HEADER)
+        tolerance = s.webhook_signature_tolerance_seconds
+        answer, claimed = _checked_and_processed(raw, signature, client, deadline, now, tolerance)
+    if claimed is not None:  # released outside the spent budget, inside the reserve kept for it
+        with http.bounded_by(http.Deadline(RELEASE_RESERVE_SECONDS)):
+            _release_claim(claimed)
+    return answer
+
+
+def _checked_and_processed(
+    raw: bytes,
+    signature: str | None,
+    client: GatewayClient,
+    deadline: http.Deadline,
+    now: float,
+    tolerance: int,
+) -> tuple[dict[str, Any], str | None]:
+    """The answer, and the id of an event whose claim must be released (None: keep it, or none taken)."""
+    from models import store
+
     secret = _signing_secret()
     try:
         verify_signature(
             raw,
-            _header(event, SIGNATURE_HEADER),
+            signature,
             secret,
             now=now,
-            tolerance=s.webhook_signature_tolerance_seconds,
+            tolerance=tolerance,
         )
     except SignatureInvalid as exc:
         log(_log, logging.WARNING, "webhook signature rejected", reason=exc.reason)
@@ -156,11 +184,12 @@ def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: fl
         first_time = store.claim_event(accloud_event.id, DEDUPE_TTL_SECONDS)
     except store.StoreUnavailable as exc:
         log(_log, logging.ERROR, "could not claim webhook event", reason=str(exc))
-        raise _Answer(503, "unavailable") from None
+        # A timeout or cut answer leaves the claim's fate unknown: it may be stored. Released (best
+        # effort), or the redelivery would be answered "duplicate" and the event lost.
+        return _http(503, "unavailable"), accloud_event.id
     if not first_time:
         log(_log, logging.INFO, "duplicate webhook delivery acknowledged", event_type=accloud_event.type)
-        return _http(200, "duplicate")
-    deadline = client.deadline(_budget(context))
+        return _http(200, "duplicate"), None
     try:
         result = events.process(accloud_event, client=client, deadline=deadline)
     except Exception as exc:
@@ -169,13 +198,11 @@ def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: fl
             exc_info=True,
             extra={"fields": {"event_type": accloud_event.type}},
         )
-        _release_claim(accloud_event.id)
         status = 503 if isinstance(exc, store.StoreUnavailable | secrets.SecretUnavailable) else 500
-        return _http(status, "retry_later")
+        return _http(status, "retry_later"), accloud_event.id
     if result.worth_redelivery:
-        _release_claim(accloud_event.id)
         log(_log, logging.WARNING, "no link reached; redelivery requested", event_type=accloud_event.type)
-        return _http(503, "retry_later")
+        return _http(503, "retry_later"), accloud_event.id
     log(
         _log,
         logging.INFO,
@@ -186,7 +213,7 @@ def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: fl
         links=len(result.deliveries),
         user=pseudonyms.log_key(pseudonyms.user_key(accloud_event.user_id)),
     )
-    return _http(202, "accepted")
+    return _http(202, "accepted"), None
 
 
 def _check_route(event: dict[str, Any]) -> None:
@@ -251,7 +278,7 @@ def _budget(context: Any) -> float:
     budget = PROCESSING_BUDGET_SECONDS
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
-        budget = min(budget, remaining_ms() / 1000.0 - LAMBDA_MARGIN_SECONDS)
+        budget = min(budget, remaining_ms() / 1000.0 - LAMBDA_MARGIN_SECONDS - RELEASE_RESERVE_SECONDS)
     return max(budget, 0.0)
 
 

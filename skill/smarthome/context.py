@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skill.cloud import users
-from skill.cloud.client import Deadline
 from skill.cloud.contract import CameraCloud, CloudUser
 from skill.config import Settings
+from skill.http import Deadline
 from skill.privacy import pseudonyms
 from skill.smarthome.directive import Directive
 from skill.smarthome.errors import NoSuchEndpoint

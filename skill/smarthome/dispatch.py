@@ -11,9 +11,9 @@ import logging
 import time
 from typing import Any
 
-from skill import secrets
+from skill import http, secrets
 from skill.cloud import contract, users
-from skill.cloud.client import Deadline, HttpCameraCloud
+from skill.cloud.client import HttpCameraCloud
 from skill.config import ConfigError, Settings, settings
 from skill.privacy.logs import correlation_id, log
 from skill.smarthome import errors, messages, registry
@@ -27,7 +27,7 @@ from skill.smarthome import object_detection  # noqa: F401  isort: skip
 _log = logging.getLogger(__name__)
 
 
-def default_cloud(config: Settings, deadline: Deadline) -> contract.CameraCloud:
+def default_cloud(config: Settings, deadline: http.Deadline) -> contract.CameraCloud:
     return HttpCameraCloud(config, deadline)
 
 
@@ -45,9 +45,10 @@ def handle(
             raise errors.InvalidDirective("unsupported directive")
         config = settings()
         remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
-        deadline = Deadline(budget_for(directive, remaining))
+        deadline = http.Deadline(budget_for(directive, remaining))
         cloud = (cloud_factory or default_cloud)(config, deadline)
-        answer = handler(DirectiveContext(directive, config, cloud, deadline))
+        with http.bounded_by(deadline):  # DynamoDB, KMS and LWA keep to it too, not only ACCloud
+            answer = handler(DirectiveContext(directive, config, cloud, deadline))
     except errors.AlexaError as exc:
         directive = directive or _salvage(event)
         answer, outcome = _error(directive, exc)

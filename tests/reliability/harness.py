@@ -7,6 +7,8 @@
 * ``DynamoFaults``: counts DynamoDB calls and makes chosen ones fail the way DynamoDB does
   (an HTTP 400 answer through botocore's own parser and retry logic).
 * ``CallSpy``: counts calls to ACCloud, LWA and the Event Gateway at the skill's transport seam.
+* ``FaultProxy``: a TCP proxy on 127.0.0.1 in front of one upstream that trickles its answers a byte
+  at a time, hangs, resets the connection or sends a canned answer: socket-level faults.
 * ``VirtualClock`` / ``LambdaContext``: time that can skip the gateway's retry sleeps while still
   counting them, and a Lambda context that reports the remaining time against it.
 """
@@ -376,6 +378,118 @@ class CannedAnswerer:
 
     def close(self, session_id: str) -> None:
         return None
+
+
+# --- socket-level faults -------------------------------------------------------------------------
+
+
+class FaultProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``upstream`` (``http://host:port``), misbehaving on demand.
+
+    ``mode``: ``pass`` (forward both ways), ``trickle`` (forward the upstream's answer one byte every
+    ``interval`` seconds: each read gets a byte well inside any read timeout, the answer never ends in
+    time), ``hang`` (take the request, never answer), ``reset`` (take the request, then a TCP RST), or
+    ``answer`` (take the request, send ``canned``: raw HTTP bytes, e.g. a DynamoDB 500 or throttling).
+    ``requests`` counts connections that sent a request. A context manager."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self.mode = "pass"
+        self.interval = 0.05
+        self.canned = b""
+        self.requests = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def start(self) -> FaultProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close every connection (between cases: nothing kept alive carries over to the next mode)."""
+        with self._lock:
+            held, self._open = self._open, set()
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._open.add(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            first = client.recv(65536)
+            if not first:
+                return
+            with self._lock:
+                self.requests += 1
+            mode = self.mode
+            if mode == "hang":
+                while client.recv(65536):  # until the caller gives up
+                    pass
+            elif mode == "reset":
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                client.close()
+            elif mode == "answer":
+                client.sendall(self.canned)
+                client.close()
+            else:
+                self._forward(client, first, trickle=mode == "trickle")
+
+    def _forward(self, client: socket.socket, first: bytes, *, trickle: bool) -> None:
+        upstream = socket.create_connection(self._upstream, timeout=10)
+        with self._lock:
+            self._open.add(upstream)
+        upstream.sendall(first)
+
+        def requests_up() -> None:
+            with contextlib.suppress(OSError):
+                while chunk := client.recv(65536):
+                    upstream.sendall(chunk)
+
+        threading.Thread(target=requests_up, daemon=True).start()
+        while chunk := upstream.recv(65536):
+            if not trickle:
+                client.sendall(chunk)
+                continue
+            for byte in chunk:
+                client.sendall(bytes([byte]))
+                time.sleep(self.interval)
+
+
+def dynamodb_answer(status: int, code: str) -> bytes:
+    """A raw DynamoDB error answer as DynamoDB sends it (JSON 1.0 body, ``__type``)."""
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode()
+    head = (
+        f"HTTP/1.1 {status} Error\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        f"x-amzn-ErrorType: {code}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 # --- the world -------------------------------------------------------------------------------

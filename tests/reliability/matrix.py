@@ -273,5 +273,86 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- socket-level faults (tests/reliability/test_deadlines.py) ------------------------------------
+#
+# A proxy in front of one upstream (harness.FaultProxy) misbehaves at the socket: the answer is
+# trickled one byte every 50 ms (each read well inside the read timeout), never comes, or the
+# connection is reset; DynamoDB also answers 500 / throttling through it. Each case runs with
+# Lambda's remaining time shortened (small deadlines keep the suite fast) and asserts the answer
+# came inside that time, what is stored, and - for the webhook - that the redelivery ACCloud then
+# makes is processed (the ring is delivered once, not lost as a "duplicate").
+
+SOCKET_FAULTS: Final = {
+    "trickle": "answer trickled, one byte per 50 ms",
+    "hang": "request taken, no answer ever",
+    "reset": "connection reset (TCP RST)",
+    "5xx": "500 InternalServerError",
+    "throttling": "400 ThrottlingException",
+    "lease": "a dead container holds the grant-refresh lease",
+}
+
+
+@dataclass(frozen=True)
+class SocketCase:
+    path: str
+    upstream: str  # accloud | lwa | gateway | dynamodb
+    fault: str  # a key of SOCKET_FAULTS
+    answer: str
+    stored: str
+    redelivery: str  # what ACCloud's redelivery (after the fault) gets; "" for directives
+    limit: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.path}-{self.upstream}-{self.fault}"
+
+
+_TRANSPORT = ("trickle", "hang", "reset")
+_RINGS = "202 accepted, rings once"
+SENT_AGAIN = "202 accepted, sent again"
+SOCKET_CASES: Final = [
+    *(
+        SocketCase("InitializeCameraStreams", "accloud", f, "BRIDGE_UNREACHABLE", "nothing", "", STREAM_LIMIT)
+        for f in _TRANSPORT
+    ),
+    *(
+        SocketCase("AcceptGrant", "lwa", f, "ACCEPT_GRANT_FAILED", "nothing", "", DEFAULT_LIMIT)
+        for f in _TRANSPORT
+    ),
+    # A trickled answer is cut at the deadline: Amazon may have taken the message (it was sent in
+    # full), but the skill cannot know, so the redelivery sends it again - at least once, never lost.
+    SocketCase(
+        "webhook doorbell.pressed", "gateway", "trickle", "503 retry_later", "claim released", SENT_AGAIN, 8.0
+    ),
+    *(
+        SocketCase("webhook doorbell.pressed", "gateway", f, "503 retry_later", "claim released", _RINGS, 8.0)
+        for f in ("hang", "reset")
+    ),
+    *(
+        SocketCase("webhook doorbell.pressed", "dynamodb", f, "503 unavailable", "nothing", _RINGS, 8.0)
+        for f in (*_TRANSPORT, "5xx", "throttling")
+    ),
+    SocketCase(
+        "webhook doorbell.pressed", "dynamodb", "lease", "503 retry_later", "claim released", _RINGS, 8.0
+    ),
+]
+
+
+def render_socket_cases() -> str:
+    """The socket-fault table of docs/reliability.md."""
+    lines = [
+        "| path | upstream | fault | answer | stored | redelivery | limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in SOCKET_CASES:
+        lines.append(
+            f"| {case.path} | {case.upstream} | {SOCKET_FAULTS[case.fault]} | {case.answer} | "
+            f"{case.stored} | {case.redelivery or '-'} | {case.limit:g} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     print(render(), end="")
+    print()
+    print(render_socket_cases(), end="")
