@@ -21,6 +21,8 @@ EVENT_GATEWAY_URLS = {
 AWS_REGION_TO_ALEXA_REGION = {"us-east-1": "NA", "eu-west-1": "EU", "us-west-2": "FE"}
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# SkillAccountLinked follows AcceptGrant within seconds; a day without it means it never came.
+UNIDENTIFIED_LINK_GRACE_HOURS = 24
 
 
 class ConfigError(RuntimeError):
@@ -79,6 +81,8 @@ class Settings:
     policy_version: str = "2019-06-01"
     policy_url: str = "https://www.zositech.com/privacy-policy"
     inactivity_erase_days: int = 365
+    # A link no Alexa account was identified for (no SkillAccountLinked) is erased this long after linking.
+    unidentified_link_grace_hours: int = UNIDENTIFIED_LINK_GRACE_HOURS
     # Logging.
     log_level: str = "INFO"
 
@@ -134,6 +138,9 @@ def load() -> Settings:
         policy_version=_env("ZOSI_POLICY_VERSION", "2019-06-01"),
         policy_url=_env("ZOSI_POLICY_URL", "https://www.zositech.com/privacy-policy"),
         inactivity_erase_days=_env_int("ZOSI_INACTIVITY_ERASE_DAYS", 365),
+        unidentified_link_grace_hours=_env_int(
+            "ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS", UNIDENTIFIED_LINK_GRACE_HOURS
+        ),
         log_level=_env("ZOSI_LOG_LEVEL", "INFO").upper(),
     )
 

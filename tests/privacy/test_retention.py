@@ -87,7 +87,12 @@ def test_an_inactive_account_is_erased_and_an_active_one_kept(
 
     result = retention.run({}, None, now=NOW)
 
-    assert result == {"accounts_erased": 1, "items_erased": len(alice_before), "failures": 0}
+    assert result == {
+        "accounts_erased": 1,
+        "unidentified_links_erased": 0,
+        "items_erased": len(alice_before),
+        "failures": 0,
+    }
     assert partition(alice) == []
     assert partition(bob) == bob_before
     # No DeleteReport: the cameras stay in Alexa, and live view needs nothing stored.
@@ -117,7 +122,12 @@ def test_the_lambda_entry_point_runs_the_job(alexa: Alexa) -> None:
 
 
 def test_nothing_to_do_erases_nothing(alexa: Alexa) -> None:
-    assert retention.run(now=NOW) == {"accounts_erased": 0, "items_erased": 0, "failures": 0}
+    assert retention.run(now=NOW) == {
+        "accounts_erased": 0,
+        "unidentified_links_erased": 0,
+        "items_erased": 0,
+        "failures": 0,
+    }
     assert partition(alexa.user_key("alice")) and partition(alexa.user_key("bob"))
 
 
