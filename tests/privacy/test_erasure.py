@@ -474,3 +474,43 @@ def test_privacy_info_speaks_what_access_summary_reports(
         grant_state=strings.render("en-US", "privacy_grant_yes"),
         version=summary["accepted_policy_version"],
     )
+
+
+# --- an erasure cut short -------------------------------------------------------------------------
+
+
+def test_an_erasure_cut_short_after_its_first_batch_is_finished_by_the_retention_job(
+    two_users: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skill.privacy import retention
+
+    alice, bob = two_users
+    store.apply_endpoint_diff(
+        alice,
+        upserts={f"ep_extra_{n}": EndpointRecord(("CAMERA",), "d") for n in range(store.BATCH_WRITE_LIMIT)},
+    )
+    bob_before = partition(bob)
+    batch_delete = store._batch_delete
+    batches: list[int] = []
+
+    def cut_short(keys: list[dict[str, Any]]) -> None:
+        if batches:
+            raise store.StoreUnavailable("erase_user failed: the invocation ran out of time")
+        batches.append(len(keys))
+        batch_delete(keys)
+
+    monkeypatch.setattr(store, "_batch_delete", cut_short)
+    with pytest.raises(store.StoreUnavailable):
+        erasure.erase_account(alice, Trigger.VOICE_DELETE_REQUEST)
+    monkeypatch.setattr(store, "_batch_delete", batch_delete)
+
+    # The first batch took the links (with the grant) and the profile: nothing names anyone any more,
+    # and the retention job recognises what is left.
+    left = {item["sk"]["S"].split("#")[0] for item in partition(alice)}
+    assert left == {"ep", "rtc"}
+    assert store.retention_census(datetime.now(UTC)).headless_partitions == (alice,)
+
+    result = retention.run()
+
+    assert result["accounts_erased"] == 1
+    assert partition(alice) == [] and partition(bob) == bob_before

@@ -14,6 +14,7 @@ Gateway stand-in, each attributed to a link by the grant's access token it carri
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -254,3 +255,44 @@ def test_retention_erases_only_the_unidentified_link_while_an_identified_one_sta
         i["sk"]["S"] for i in household.rows_before if not i["sk"]["S"].endswith(links["X"])
     }
     assert household.reported_links() == [links["X"]]
+
+
+# --- the voice deadline -----------------------------------------------------------------------------
+
+SLOW_STORE_SECONDS = 1.2  # per DynamoDB call: the erasure needs more than Alexa's 8 s
+
+
+def test_a_slow_erasure_answers_in_time_says_it_has_started_and_then_finishes(local: Local) -> None:
+    from models.items import ErasureFence
+    from tests.reliability.harness import DynamoFaults
+
+    household, links = _set_up(local, unidentified=True, housemate=False)
+    fence = store._fence_key(household.user_key)
+
+    with DynamoFaults(delay=SLOW_STORE_SECONDS).installed() as slow:
+        started = time.monotonic()
+        answer = household.alexa.intent("alice", "DeleteMyData", confirmation="CONFIRMED")
+        answered_after = time.monotonic() - started
+        calls_by_then = slow.total
+
+        # In time for Alexa, and true: the erasure is under way (its fence is up), not finished.
+        assert answered_after < 8.0
+        assert rendered("delete_started") in speech(answer)
+        assert answer["response"]["card"]["title"] == rendered("delete_started_card_title")
+        assert ErasureFence.get(fence, ErasureFence.sort_key()).state == "erasing"
+
+        # It goes on after the answer and finishes.
+        for _ in range(100):
+            if not partition(household.user_key):
+                break
+            time.sleep(0.2)
+    assert partition(household.user_key) == []
+    assert slow.total > calls_by_then  # it did go on after the answer
+    assert sorted(household.reported_links()) == sorted([links["X"], links["A"]])
+    for _ in range(50):  # the fence is completed last
+        if ErasureFence.get(fence, ErasureFence.sort_key()).state == "erased":
+            break
+        time.sleep(0.2)
+    assert ErasureFence.get(fence, ErasureFence.sort_key()).state == "erased"
+    (record,) = local.capture.erasure_records()
+    assert (record["scope"], record["delete_report"]) == ("account", True)

@@ -158,6 +158,7 @@ class DynamoFaults:
     ``TransactionConflict`` on its first item (for the skill's fenced writes, the erasure-fence
     check that every transaction of a user shares) and ``None`` for the others.
     ``times``: only that many attempts fail, the later ones go through (None: all of them).
+    ``delay``: every HTTP attempt first waits that many seconds (a slow store), then goes on as above.
 
     Hooks the shared client of ``skill.aws`` (pynamodb and the botocore reader both use it):
     ``before-call`` counts each API call once, ``before-send`` answers each HTTP attempt.
@@ -165,6 +166,7 @@ class DynamoFaults:
 
     error: str | None = None
     times: int | None = None
+    delay: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     conditional_writes: int = 0
@@ -198,6 +200,8 @@ class DynamoFaults:
     def _answer(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
         self.attempts[operation] += 1
+        if self.delay:
+            time.sleep(self.delay)
         body = json.loads(request.body or b"{}")
         # One flag per transaction item (an item is {"Put" | "Update" | "Delete" | "ConditionCheck": {...}}).
         conditions = [
