@@ -6,8 +6,7 @@ enough: nothing is kept "just in case") and V.2 (deletion), on the embedded stac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,29 +17,15 @@ from models import store
 from skill import config
 from skill.config import settings
 from skill.local.demo_data import FRONT_DOOR
-from skill.local.stack import LocalStack
 from skill.privacy import pseudonyms, retention
+from tests.privacy.conftest import Local
 from tests.privacy.localstack import (
     Alexa,
-    LogCapture,
     partition,
-    running_stack,
     wipe_table,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass
-class Local:
-    stack: LocalStack
-    capture: LogCapture
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[Local]:
-    with running_stack() as (stack, capture):
-        yield Local(stack, capture)
 
 
 @pytest.fixture

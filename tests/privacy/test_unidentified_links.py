@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,34 +24,20 @@ import pytest
 from models import store
 from skill import config
 from skill.local.demo_data import FRONT_DOOR
-from skill.local.stack import LocalStack
 from skill.privacy import erasure, retention
 from skill.proactive import grants
 from skill.voice import strings
+from tests.privacy.conftest import Local
 from tests.privacy.localstack import (
     Alexa,
-    LogCapture,
     message_name,
     partition,
-    running_stack,
     table_items,
     wipe_table,
 )
 from tests.voice import envelopes
 
 HOUSEMATE = "amzn1.ask.account.PRIVACYHOUSEMATE"
-
-
-@dataclass
-class Local:
-    stack: LocalStack
-    capture: LogCapture
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[Local]:
-    with running_stack() as (stack, capture):
-        yield Local(stack, capture)
 
 
 @dataclass
