@@ -13,7 +13,8 @@
   still in its grace period) remains.
 * Headless partitions: endpoint rows or sessions with neither a link nor a profile, what an
   erasure cut short after its first batch leaves (``store.erase_user`` deletes links and the
-  profile first), e.g. a "delete my data" that ran out of the voice deadline.
+  profile first), e.g. a "delete my data" that ran out of the voice deadline. No live account
+  looks like this: discovery indexes endpoints only for users with a link.
 
 Expired short-lived rows need no job: DynamoDB's TTL removes them and every read ignores them
 once expired.

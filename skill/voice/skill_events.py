@@ -142,8 +142,13 @@ def on_account_linked(event: _SkillEvent) -> str:
         # Answered, not raised: a redelivery would begin after the erasure and write the user back.
         return "user erased meanwhile; nothing recorded"
     stale = [ref for ref in store.find_links_by_alexa_user(alexa_user_key) if ref != link]
-    for ref in stale:
-        erasure.erase_alexa_link(ref.user_key, ref.link_key, erasure.Trigger.ACCOUNT_RELINKED)
+    if stale:
+        from skill.proactive.events import send_delete_report
+
+        for ref in stale:  # the sender reaches only unidentified links erased along with the last one
+            erasure.erase_alexa_link(
+                ref.user_key, ref.link_key, erasure.Trigger.ACCOUNT_RELINKED, notify_alexa=send_delete_report
+            )
     return "linked" if not stale else "linked; earlier links erased"
 
 

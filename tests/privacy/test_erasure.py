@@ -239,7 +239,13 @@ def populate_with_unidentified(accloud_user: str) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize(
-    "trigger", [Trigger.SKILL_DISABLED, Trigger.GATEWAY_SKILL_DISABLED, Trigger.VOICE_DELETE_REQUEST]
+    "trigger",
+    [
+        Trigger.SKILL_DISABLED,
+        Trigger.GATEWAY_SKILL_DISABLED,
+        Trigger.ACCOUNT_RELINKED,
+        Trigger.VOICE_DELETE_REQUEST,
+    ],
 )
 def test_unidentified_links_go_with_the_last_identified_link(trigger: Trigger) -> None:
     user, known, unknown = populate_with_unidentified("usr_carol")
