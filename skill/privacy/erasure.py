@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from models import store
 from models.store import LinkRef
+from skill.privacy import pseudonyms
+from skill.privacy.logs import log
 
 if TYPE_CHECKING:
     from models.items import AccountLink
-from skill.privacy import pseudonyms
-from skill.privacy.logs import log
 
 _log = logging.getLogger(__name__)
 
