@@ -489,17 +489,69 @@ def fence_allows(started: datetime, now: datetime) -> Any:
 def erase_user(user_key: str) -> int:
     """Delete every item in the user's partition; returns how many were deleted.
 
-    Round trips per 1 MB page of keys: 1 Query (keys only, consistent) + ceil(items / 25) BatchWriteItem.
+    Links (with their grants) and the profile go in the first batch: an erasure cut short after
+    it leaves a partition without link or profile, which the retention job finishes
+    (``retention_census``). Round trips: 1 Query per 1 MB page of keys (keys only, consistent),
+    then ceil(items / 25) BatchWriteItem.
     """
-    deleted = 0
     with _guard("erase_user"):
         ensure_bound()
-        for page in _partition_pages(user_key, keys_only=True):
-            for start in range(0, len(page), BATCH_WRITE_LIMIT):
-                chunk = page[start : start + BATCH_WRITE_LIMIT]
-                _batch_delete([{"pk": item["pk"], "sk": item["sk"]} for item in chunk])
-                deleted += len(chunk)
-    return deleted
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for page in _partition_pages(user_key, keys_only=True)
+            for item in page
+        ]
+        keys.sort(key=lambda key: kind_of(key["sk"]["S"]) not in (AccountLink, AccountProfile))
+        for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+            _batch_delete(keys[start : start + BATCH_WRITE_LIMIT])
+    return len(keys)
+
+
+@dataclass(frozen=True)
+class RetentionCensus:
+    """What the retention job finds beyond inactivity (``retention_census``)."""
+
+    unidentified_links: tuple[LinkRef, ...]  # no Alexa user key, linked before the cutoff
+    headless_partitions: tuple[str, ...]  # user partitions with neither a link nor a profile
+
+
+def retention_census(linked_before: datetime) -> RetentionCensus:
+    """One paginated Scan (keys, ``alexa_user_key`` and ``linked_at`` only) for the daily retention job.
+
+    Finds links whose Alexa account was never identified and that were linked before
+    ``linked_before``, and user partitions left without link and profile (an erasure cut short
+    after its first batch; see ``erase_user``). Off the request path. Round trips: 1 Scan per 1 MB page.
+    """
+    unidentified: list[LinkRef] = []
+    users: set[str] = set()
+    headed: set[str] = set()
+    with _guard("retention_census"):
+        ensure_bound()
+        connection = AccountLink._get_connection()
+        start_key: dict[str, Any] | None = None
+        while True:
+            answer = connection.scan(
+                attributes_to_get=["pk", "sk", "alexa_user_key", "linked_at"],
+                exclusive_start_key=cast(Any, start_key),  # pynamodb types it as str; it is the key map
+            )
+            for raw in answer.get("Items", []):
+                pk, kind = raw["pk"]["S"], kind_of(raw["sk"]["S"])
+                if kind not in (AccountLink, AccountProfile, EndpointEntry, RtcSession):
+                    continue  # short-lived global rows (dedupe, fences)
+                users.add(pk)
+                if kind is AccountProfile:
+                    headed.add(pk)
+                elif kind is AccountLink:
+                    headed.add(pk)
+                    link = AccountLink.from_raw_data(raw)
+                    if not pseudonyms.is_alexa_user_key(link.alexa_user_key) and (
+                        link.linked_at is None or link.linked_at < linked_before
+                    ):
+                        unidentified.append(LinkRef(pk, link.link_key))
+            start_key = answer.get("LastEvaluatedKey")
+            if not start_key:
+                break
+    return RetentionCensus(tuple(unidentified), tuple(sorted(users - headed)))
 
 
 def export_user(user_key: str) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@ EVENT_GATEWAY_URLS = {
 AWS_REGION_TO_ALEXA_REGION = {"us-east-1": "NA", "eu-west-1": "EU", "us-west-2": "FE"}
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# SkillAccountLinked follows AcceptGrant within seconds; a day without it means it never came.
+UNIDENTIFIED_LINK_GRACE_HOURS = 24
 
 
 class ConfigError(RuntimeError):
@@ -80,6 +82,8 @@ class Settings:
     policy_version: str = "2019-06-01"
     policy_url: str = "https://www.zositech.com/privacy-policy"
     inactivity_erase_days: int = 365
+    # A link no Alexa account was identified for (no SkillAccountLinked) is erased this long after linking.
+    unidentified_link_grace_hours: int = UNIDENTIFIED_LINK_GRACE_HOURS
     # Logging.
     log_level: str = "INFO"
     # The AWS Parameters and Secrets Lambda Extension: its localhost port when the function runs
@@ -139,6 +143,9 @@ def load() -> Settings:
         policy_version=_env("ZOSI_POLICY_VERSION", "2019-06-01"),
         policy_url=_env("ZOSI_POLICY_URL", "https://www.zositech.com/privacy-policy"),
         inactivity_erase_days=_env_int("ZOSI_INACTIVITY_ERASE_DAYS", 365),
+        unidentified_link_grace_hours=_env_int(
+            "ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS", UNIDENTIFIED_LINK_GRACE_HOURS
+        ),
         log_level=_env("ZOSI_LOG_LEVEL", "INFO").upper(),
         secrets_extension_port=_env_int("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 0) or None,
         secrets_extension_ttl_seconds=_env_float("SECRETS_MANAGER_TTL", 300.0),

@@ -20,7 +20,6 @@ import json
 import signal
 import sys
 import threading
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +246,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     if not args.yes:
         raise CliError("erasure deletes everything stored for this user: repeat with --yes")
     record = erasure.erase_account(key, erasure.Trigger.OPERATOR_CLI, notify_alexa=send_delete_report)
-    print(json.dumps(asdict(record), indent=2, default=str))
+    print(json.dumps(record.fields(), indent=2))
     return 0
 
 

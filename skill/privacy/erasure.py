@@ -9,33 +9,47 @@ Three scopes, smallest first:
   fence (``models.fence``): raised before anything is deleted and marked completed afterwards,
   so a request that began before the erasure completed cannot write the user back.
 
+A link whose Alexa account is unknown (AcceptGrant arrived, its SkillAccountLinked never did, or
+the recorded Alexa user key is not one) is *unidentified*: no Alexa account can ask for it per
+link. It goes with the last identified link of its ZOSI account (then the whole partition goes),
+and ``skill.privacy.retention`` erases it once ``unidentified_link_grace_hours`` passed.
+
 Each call logs one erasure record without personal data: the pseudonymous log key of the user
 (``pseudonyms.log_key``), the trigger, the scope, how many items went and when.
 
 Where the skill stays enabled for the user (voice "delete my data", operator CLI, ACCloud
 ``account.deleted``), Alexa must first hear a DeleteReport for the user's endpoints. The caller
 passes ``notify_alexa(user_key)`` (the proactive side's sender); it runs before anything is
-deleted, while the grant it needs still exists, and its failure never blocks the erasure.
+deleted, while the grant it needs still exists, and its failure never blocks the erasure. Called
+as ``notify_alexa(user_key)`` it reports to every link of the user that takes events; called with
+``only_links=`` to those links only: the link that goes alone (its Alexa account keeps the skill),
+or, where the trigger says the skill was disabled, the unidentified links erased along with it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from models import store
 from models.store import LinkRef
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 
+if TYPE_CHECKING:
+    from models.items import AccountLink
+
 _log = logging.getLogger(__name__)
 
-Notifier = Callable[[str], object]
+Notifier = Callable[..., object]  # (user_key[, only_links=frozenset of link keys])
 Scope = Literal["account", "link", "grant"]
+T = TypeVar("T")
 
 
 class Trigger(StrEnum):
@@ -54,11 +68,20 @@ class Trigger(StrEnum):
     ACCLOUD_CONSENT_WITHDRAWN = "accloud_consent_withdrawn"
     # The same Alexa account linked again: its earlier link rows are obsolete.
     ACCOUNT_RELINKED = "account_relinked"
+    # A link no Alexa account was ever identified for, past its grace period (retention job).
+    UNIDENTIFIED_LINK = "unidentified_link"
+    # What an erasure cut short left (no link, no profile), finished by the retention job.
+    UNFINISHED_ERASURE = "unfinished_erasure"
 
 
 # After these the skill stays enabled for the user, so a DeleteReport must go out first.
 SKILL_STAYS_ENABLED = frozenset(
-    {Trigger.VOICE_DELETE_REQUEST, Trigger.OPERATOR_CLI, Trigger.ACCLOUD_ACCOUNT_DELETED}
+    {
+        Trigger.VOICE_DELETE_REQUEST,
+        Trigger.OPERATOR_CLI,
+        Trigger.ACCLOUD_ACCOUNT_DELETED,
+        Trigger.UNIDENTIFIED_LINK,
+    }
 )
 
 
@@ -72,20 +95,45 @@ class ErasureRecord:
     items: int
     erased_at: datetime
     delete_report: bool | None  # None: no sender given; False: the sender failed
+    # Identified links of other Alexa accounts that keep the partition (scope "link"); not logged.
+    links_staying: int = 0
+
+    def fields(self) -> dict[str, object]:
+        """What the erasure record says (logged, and printed by the operator CLI)."""
+        return {
+            "user": self.user,
+            "trigger": str(self.trigger),
+            "scope": self.scope,
+            "items": self.items,
+            "erased_at": self.erased_at.isoformat().replace("+00:00", "Z"),
+            "delete_report": self.delete_report,
+        }
 
 
 def needs_delete_report(trigger: Trigger) -> bool:
     return trigger in SKILL_STAYS_ENABLED
 
 
-def erase_account(user_key: str, trigger: Trigger, *, notify_alexa: Notifier | None = None) -> ErasureRecord:
+def is_identified(link: AccountLink) -> bool:
+    """Whether the link names the Alexa account it belongs to (so that account can erase it)."""
+    return pseudonyms.is_alexa_user_key(link.alexa_user_key)
+
+
+def erase_account(
+    user_key: str,
+    trigger: Trigger,
+    *,
+    notify_alexa: Notifier | None = None,
+    report_only: frozenset[str] | None = None,
+) -> ErasureRecord:
     """Erase the user's whole partition (profile, links with grants, endpoints, sessions).
 
     The fence goes up first: from then on requests already in flight for the user store nothing.
-    Raises ``store.StoreUnavailable`` if the fence or the deletion fails (the trigger is retried).
+    ``report_only`` limits the DeleteReport to those links (empty: none). Raises
+    ``store.StoreUnavailable`` if the fence or the deletion fails (the trigger is retried).
     """
     started = store.begin_erasure(user_key)
-    reported = _notify(user_key, trigger, notify_alexa)
+    reported = _notify(user_key, trigger, notify_alexa, report_only)
     deleted = store.erase_user(user_key)
     _complete_fence(user_key, started, trigger)
     return _record(user_key, trigger, "account", deleted, reported)
@@ -127,6 +175,21 @@ def erase_links(
     ]
 
 
+def erase_unidentified_link(
+    ref: LinkRef, *, linked_before: datetime, notify_alexa: Notifier | None = None
+) -> ErasureRecord:
+    """Erase a link no Alexa account was identified for (retention job), after a DeleteReport through
+    its grant; the partition too when no identified link, nor an unidentified one linked after
+    ``linked_before`` (still in its grace period), remains."""
+    return _erase_links(
+        ref.user_key,
+        {ref.link_key},
+        Trigger.UNIDENTIFIED_LINK,
+        notify_alexa,
+        spare_unidentified_since=linked_before,
+    )
+
+
 def erase_grant(
     user_key: str,
     link_key: str,
@@ -150,21 +213,84 @@ def erase_grant(
     return _record(user_key, trigger, "grant", 1 if cleared and had_grant else 0, None)
 
 
+def within(seconds: float, erase: Callable[[], T]) -> T | None:
+    """Run ``erase`` for at most ``seconds``: its result, or None if it is still running.
+
+    An erasure that outlasts the caller's deadline (a voice answer must go within 8 s) is not
+    abandoned: it goes on in its thread after the answer, in the same container (Lambda resumes
+    it with the container's next invocation). If it is cut off after its first batch (links and
+    profile), the retention job finishes the partition (``store.retention_census``).
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    abandoned: list[bool] = []  # the caller stopped waiting
+    finished = threading.Condition()
+
+    def work() -> None:
+        try:
+            result = erase()
+        except BaseException as exc:  # handed to the caller, or logged once nobody waits any more
+            with finished:
+                failure.append(exc)
+                finished.notify()
+                if abandoned:
+                    error = type(exc).__name__
+                    log(_log, logging.WARNING, "erasure after the answer failed", error_code=error)
+            return
+        with finished:
+            outcome.append(result)
+            finished.notify()
+
+    context = contextvars.copy_context()  # the request's start (the fence) and log context go along
+    threading.Thread(target=context.run, args=(work,), name="erasure", daemon=True).start()
+    with finished:
+        if not finished.wait_for(lambda: outcome or failure, timeout=max(0.0, seconds)):
+            abandoned.append(True)
+            log(_log, logging.WARNING, "erasure outlasts the deadline; it goes on after the answer")
+            return None
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+
 # --- internals ------------------------------------------------------------------------------
 
 
 def _erase_links(
-    user_key: str, link_keys: set[str], trigger: Trigger, notify_alexa: Notifier | None
+    user_key: str,
+    link_keys: set[str],
+    trigger: Trigger,
+    notify_alexa: Notifier | None,
+    *,
+    spare_unidentified_since: datetime | None = None,
 ) -> ErasureRecord:
-    remaining = {link.link_key for link in store.links_of(user_key)} - link_keys
-    if not remaining:
-        # No other Alexa account uses this ZOSI account here: nothing of the user may stay.
-        return erase_account(user_key, trigger, notify_alexa=notify_alexa)
+    """``spare_unidentified_since``: unidentified links linked after it also keep the partition
+    (the retention job erases an expired unidentified link, not a newer one still in its grace)."""
+    others = [link for link in store.links_of(user_key) if link.link_key not in link_keys]
+    staying = [
+        link
+        for link in others
+        if is_identified(link)
+        or (spare_unidentified_since is not None and link.linked_at > spare_unidentified_since)
+    ]
+    if not staying:
+        # No other identified Alexa account uses this ZOSI account: nothing of the user may stay,
+        # unidentified links included (no one could ever erase them per link).
+        along = frozenset(link.link_key for link in others)
+        return erase_account(
+            user_key,
+            trigger,
+            notify_alexa=notify_alexa,
+            report_only=None if needs_delete_report(trigger) else along,
+        )
     # Other Alexa accounts stay linked and keep their endpoints; only these links (with their grants) go.
     # No fence here: it guards a whole partition, and the links that stay must keep working (a
     # relink erases the Alexa account's old link while AcceptGrant for the new one is in flight).
+    only_these = frozenset(link_keys)
+    reported = _notify(user_key, trigger, notify_alexa, only_these) if needs_delete_report(trigger) else None
     deleted = sum(1 for link_key in sorted(link_keys) if store.delete_link(user_key, link_key))
-    return _record(user_key, trigger, "link", deleted, None)
+    identified_staying = sum(1 for link in staying if is_identified(link))
+    return _record(user_key, trigger, "link", deleted, reported, links_staying=identified_staying)
 
 
 def _complete_fence(user_key: str, started: datetime, trigger: Trigger) -> None:
@@ -183,13 +309,17 @@ def _complete_fence(user_key: str, started: datetime, trigger: Trigger) -> None:
         )
 
 
-def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> bool | None:
+def _notify(
+    user_key: str, trigger: Trigger, notify_alexa: Notifier | None, only_links: frozenset[str] | None = None
+) -> bool | None:
     if notify_alexa is None:
         if needs_delete_report(trigger):
             log(_log, logging.WARNING, "erasure without DeleteReport sender", trigger=str(trigger))
         return None
+    if only_links is not None and not only_links:
+        return None
     try:
-        sent = notify_alexa(user_key)
+        sent = notify_alexa(user_key) if only_links is None else notify_alexa(user_key, only_links=only_links)
     except Exception as exc:  # the report is a courtesy to Alexa; the erasure is the user's right
         log(
             _log,
@@ -206,7 +336,13 @@ def _notify(user_key: str, trigger: Trigger, notify_alexa: Notifier | None) -> b
 
 
 def _record(
-    user_key: str, trigger: Trigger, scope: Scope, items: int, reported: bool | None
+    user_key: str,
+    trigger: Trigger,
+    scope: Scope,
+    items: int,
+    reported: bool | None,
+    *,
+    links_staying: int = 0,
 ) -> ErasureRecord:
     record = ErasureRecord(
         user=pseudonyms.log_key(user_key),
@@ -215,16 +351,7 @@ def _record(
         items=items,
         erased_at=datetime.now(UTC),
         delete_report=reported,
+        links_staying=links_staying,
     )
-    log(
-        _log,
-        logging.INFO,
-        "erasure",
-        user=record.user,
-        trigger=str(record.trigger),
-        scope=record.scope,
-        items=record.items,
-        erased_at=record.erased_at.isoformat().replace("+00:00", "Z"),
-        delete_report=record.delete_report,
-    )
+    log(_log, logging.INFO, "erasure", **record.fields())
     return record

@@ -97,9 +97,18 @@ def user_key(accloud_user_id: str) -> str:
     return found
 
 
+ALEXA_USER_PREFIX = "a_"
+
+
 def alexa_user_key(alexa_user_id: str) -> str:
     """Keyed hash of an Alexa userId (skill events carry it; directives do not)."""
-    return "a_" + keyed_hash(b"alexa-user", alexa_user_id)
+    return ALEXA_USER_PREFIX + keyed_hash(b"alexa-user", alexa_user_id)
+
+
+def is_alexa_user_key(value: object) -> bool:
+    """Whether ``value`` has the form ``alexa_user_key`` gives (an empty or foreign value names no one)."""
+    prefix = ALEXA_USER_PREFIX
+    return isinstance(value, str) and value.startswith(prefix) and len(value) > len(prefix)
 
 
 def link_key(accloud_link_id: str) -> str:

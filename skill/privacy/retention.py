@@ -1,10 +1,20 @@
-"""The daily retention job: erase accounts with no activity for ``ZOSI_INACTIVITY_ERASE_DAYS``.
+"""The daily retention job: what no request will ever erase, it does.
 
-Activity is recorded on the profile by linking (AcceptGrant, the first SkillAccountLinked),
-opening the skill by voice, and ACCloud webhook deliveries for the user's devices (at most once
-a day). Stream directives deliberately write nothing, so no DeleteReport is sent: live view
-needs no stored data and keeps working for an erased account; only proactive events stop
-until the user links again (docs/privacy.md, "Inactive accounts").
+* Inactive accounts: no activity for ``ZOSI_INACTIVITY_ERASE_DAYS``. Activity is recorded on the
+  profile by linking (AcceptGrant, the first SkillAccountLinked), opening the skill by voice, and
+  ACCloud webhook deliveries for the user's devices (at most once a day). Stream directives
+  deliberately write nothing, so no DeleteReport is sent: live view needs no stored data and
+  keeps working for an erased account; only proactive events stop until the user links again
+  (docs/privacy.md, "Inactive accounts").
+* Unidentified links: no Alexa account was ever named for them (SkillAccountLinked never came)
+  within ``ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS`` of linking, so no Alexa account can erase them
+  per link. Each goes after a DeleteReport through its own grant (its Alexa account may still
+  show the cameras); the partition goes with it when no identified link (or unidentified link
+  still in its grace period) remains.
+* Headless partitions: endpoint rows or sessions with neither a link nor a profile, what an
+  erasure cut short after its first batch leaves (``store.erase_user`` deletes links and the
+  profile first), e.g. a "delete my data" that ran out of the voice deadline. No live account
+  looks like this: discovery indexes endpoints only for users with a link.
 
 Expired short-lived rows need no job: DynamoDB's TTL removes them and every read ignores them
 once expired.
@@ -15,7 +25,9 @@ Runs from the scheduled rule in template.yaml through ``lambda_handler.retention
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from skill.config import settings
@@ -27,22 +39,34 @@ _log = logging.getLogger(__name__)
 def run(event: Any = None, context: Any = None, *, now: datetime | None = None) -> dict[str, int]:
     from models import store
     from skill.privacy import erasure
+    from skill.proactive.events import send_delete_report
 
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings().inactivity_erase_days)
-    erased = items = failed = 0
-    for user_key in list(store.inactive_users(cutoff)):
+    now = now or datetime.now(UTC)
+    config = settings()
+    grace_cutoff = now - timedelta(hours=config.unidentified_link_grace_hours)
+    counts = {"accounts_erased": 0, "unidentified_links_erased": 0, "items_erased": 0, "failures": 0}
+
+    def attempt(what: str, erase: Callable[[], erasure.ErasureRecord]) -> None:
         try:
-            record = erasure.erase_account(user_key, erasure.Trigger.INACTIVITY)
+            record = erase()
         except store.StoreUnavailable as exc:
-            failed += 1
-            log(
-                _log,
-                logging.WARNING,
-                "inactive account not erased",
-                error_code=str(exc).split(":")[-1].strip(),
-            )
-            continue
-        erased += 1
-        items += record.items
-    log(_log, logging.INFO, "retention job done", accounts_erased=erased, items_erased=items, failures=failed)
-    return {"accounts_erased": erased, "items_erased": items, "failures": failed}
+            counts["failures"] += 1
+            log(_log, logging.WARNING, f"{what} not erased", error_code=str(exc).split(":")[-1].strip())
+            return
+        counts["accounts_erased"] += record.scope == "account"
+        counts["unidentified_links_erased"] += what == "unidentified link"
+        counts["items_erased"] += record.items
+
+    for user_key in list(store.inactive_users(now - timedelta(days=config.inactivity_erase_days))):
+        attempt("inactive account", partial(erasure.erase_account, user_key, erasure.Trigger.INACTIVITY))
+    census = store.retention_census(grace_cutoff)
+    for ref in census.unidentified_links:
+        erase = partial(
+            erasure.erase_unidentified_link, ref, linked_before=grace_cutoff, notify_alexa=send_delete_report
+        )
+        attempt("unidentified link", erase)
+    for user_key in census.headless_partitions:
+        erase = partial(erasure.erase_account, user_key, erasure.Trigger.UNFINISHED_ERASURE)
+        attempt("unfinished erasure", erase)
+    log(_log, logging.INFO, "retention job done", **counts)
+    return counts

@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -495,19 +495,23 @@ def send_delete_report(
     view: Any = None,
     client: GatewayClient | None = None,
     deadline: Deadline | None = None,
+    only_links: Collection[str] | None = None,
 ) -> list[Delivery]:
-    """DeleteReport of every indexed endpoint to every link that takes events.
+    """DeleteReport of every indexed endpoint to every link that takes events (or only those of
+    ``only_links``: one Alexa account's link erased alone, unidentified links erased along).
 
-    The DeleteReport sender of ``skill.privacy.erasure``: called before a partition is erased
-    while the skill stays enabled (voice "delete my data", operator CLI, ACCloud account.deleted,
-    inactivity), so the Alexa app stops showing cameras the skill no longer knows.
+    The DeleteReport sender of ``skill.privacy.erasure``: called before a partition or link is
+    erased while the skill stays enabled for it (voice "delete my data", operator CLI, ACCloud
+    account.deleted, the retention job), so the Alexa app stops showing cameras the skill no
+    longer knows for that Alexa account.
     """
     from models import store
 
     view = view if view is not None else store.account_view(user_key)
     client = client or GatewayClient()
     deadline = deadline or client.deadline(DELETE_REPORT_SECONDS)
-    recipients = _recipients(user_key, view.links)
+    links = [link for link in view.links if only_links is None or link.link_key in only_links]
+    recipients = _recipients(user_key, links)
     deliveries: list[Delivery] = []
     if recipients:
         for chunk in _chunks(sorted(view.endpoints), DELETE_REPORT_CHUNK):

@@ -202,8 +202,14 @@ class GatewayClient:
         try:
             if code == SKILL_DISABLED:
                 # The skill is disabled for this Alexa account: no DeleteReport can reach it.
+                from skill.proactive.events import send_delete_report
+
+                # The sender reaches only unidentified links erased along with this one.
                 erasure.erase_alexa_link(
-                    recipient.user_key, recipient.link_key, erasure.Trigger.GATEWAY_SKILL_DISABLED
+                    recipient.user_key,
+                    recipient.link_key,
+                    erasure.Trigger.GATEWAY_SKILL_DISABLED,
+                    notify_alexa=send_delete_report,
                 )
                 return Outcome.SKILL_DISABLED
             if code == INSUFFICIENT_PERMISSION:

@@ -13,6 +13,9 @@ Choices worth knowing:
   event, or erased on request) gets no notice and nothing is stored by the launch.
 * Privacy answers and "delete my data" also work without a linked account: they use the keyed
   Alexa userId recorded at linking, so data stays reachable after an unlink in the Alexa app.
+* "Delete my data" says what it erased: everything, or only this Alexa account's link while other
+  identified Alexa accounts keep the ZOSI account's rows (and how many). An erasure that would
+  outlast the voice deadline keeps running after the answer, which then says it has started.
 * Listing several cameras, or asking for the status without a name, continues with "which
   camera?" (``Dialog.ElicitSlot`` on ``CameraStatus``) and loads the user's camera names as
   dynamic entities for the answer.
@@ -26,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from models import store
+from models.fence import request_started
 from skill.cloud import contract
 from skill.config import settings
 from skill.privacy import access, erasure
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 Handler = Callable[[Turn], "Response"]
 
 CAMERA_SLOT = "camera"
+VOICE_ANSWER_SECONDS = 8.0  # Alexa drops a custom skill's answer after this
+ANSWER_MARGIN_SECONDS = 1.0  # building and returning the response
 LIST_LIMIT = 5  # names spoken before "and N more"
 
 
@@ -268,10 +274,36 @@ def delete_my_data(turn: Turn) -> Response:
     links = identity.links_of_alexa_user(
         turn.alexa_user_id, turn.token, turn.cloud() if turn.linked else None
     )
-    erasure.erase_links(links, erasure.Trigger.VOICE_DELETE_REQUEST, notify_alexa=delete_report_sender())
+    if not links:
+        return turn.answer(turn.say("delete_nothing"))
+    sender = delete_report_sender()
+    records = erasure.within(
+        _erasure_budget(turn),
+        lambda: erasure.erase_links(links, erasure.Trigger.VOICE_DELETE_REQUEST, notify_alexa=sender),
+    )
+    return _erasure_answer(turn, records)
+
+
+def _erasure_budget(turn: Turn) -> float:
+    """Seconds the erasure may take before the answer must go (Alexa waits 8 s for a custom skill)."""
+    elapsed = (datetime.now(UTC) - request_started()).total_seconds()
+    left = VOICE_ANSWER_SECONDS - elapsed
+    lambda_context = turn.handler_input.context
+    if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
+        left = min(left, lambda_context.get_remaining_time_in_millis() / 1000)
+    return max(0.0, left - ANSWER_MARGIN_SECONDS)
+
+
+def _erasure_answer(turn: Turn, records: list[erasure.ErasureRecord] | None) -> Response:
+    """Say what the erasure did: all of it, this link only (and what stays for whom), or still running."""
+    if records is not None and all(record.scope == "account" for record in records):
+        card = _simple_card(turn, "delete_card_title", turn.say("delete_card_text"))
+        return turn.answer(turn.say("delete_confirmed"), card=card)
+    key = "delete_started" if records is None else "delete_partly"
+    others = sum(record.links_staying for record in records or ())
     return turn.answer(
-        turn.say("delete_confirmed"),
-        card=_simple_card(turn, "delete_card_title", turn.say("delete_card_text")),
+        turn.say(key, others=others),
+        card=_simple_card(turn, f"{key}_card_title", turn.say(f"{key}_card_text", others=others)),
     )
 
 

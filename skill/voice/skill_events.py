@@ -12,7 +12,8 @@ ACCloud rejects) are logged and answered.
   records consent time and the current policy version. Earlier links of the same Alexa account
   are obsolete after a relink and are erased. If the user's data was erased while the event was
   in flight (SkillDisabled overtaking it), nothing is recorded (``store.ErasedDuringRequest``).
-* SkillDisabled: that Alexa account's links go, and the whole partition when no link remains.
+* SkillDisabled: that Alexa account's links go, and the whole partition when no identified link
+  of another Alexa account remains (unidentified links go with it, after their DeleteReport).
 * SkillPermissionAccepted / SkillPermissionChanged: without ``alexa::async_event:write`` the LWA
   grant is deleted and the permission recorded as withdrawn; the link stays.
 """
@@ -141,8 +142,13 @@ def on_account_linked(event: _SkillEvent) -> str:
         # Answered, not raised: a redelivery would begin after the erasure and write the user back.
         return "user erased meanwhile; nothing recorded"
     stale = [ref for ref in store.find_links_by_alexa_user(alexa_user_key) if ref != link]
-    for ref in stale:
-        erasure.erase_alexa_link(ref.user_key, ref.link_key, erasure.Trigger.ACCOUNT_RELINKED)
+    if stale:
+        from skill.proactive.events import send_delete_report
+
+        for ref in stale:  # the sender reaches only unidentified links erased along with the last one
+            erasure.erase_alexa_link(
+                ref.user_key, ref.link_key, erasure.Trigger.ACCOUNT_RELINKED, notify_alexa=send_delete_report
+            )
     return "linked" if not stale else "linked; earlier links erased"
 
 
@@ -155,7 +161,12 @@ def on_disabled(event: _SkillEvent) -> str:
             also.append(identity.link_of(identity.resolve_token(event.token, verify=False)))
         except contract.CloudError as exc:
             log(_log, logging.INFO, "no link from the token at SkillDisabled", error_code=type(exc).__name__)
-    records = erasure.erase_alexa_user(event.alexa_user_key, erasure.Trigger.SKILL_DISABLED, also=also)
+    from skill.proactive.events import send_delete_report
+
+    # It reaches only unidentified links erased along (their Alexa accounts may still show the cameras).
+    records = erasure.erase_alexa_user(
+        event.alexa_user_key, erasure.Trigger.SKILL_DISABLED, also=also, notify_alexa=send_delete_report
+    )
     return f"erased {sum(r.items for r in records)} items in {len(records)} partitions"
 
 

@@ -211,9 +211,70 @@ def test_a_link_goes_alone_while_another_alexa_account_stays(two_users: tuple[st
         alice, pseudonyms.link_key("lnk_a2"), Trigger.GATEWAY_SKILL_DISABLED, notify_alexa=reported.append
     )
     assert last.scope == "account"
-    assert reported == [alice]
+    assert reported == []  # that Alexa account disabled the skill, and no unidentified link went along
     assert partition(alice) == []
     assert partition(bob) == bob_before
+
+
+class Reports:
+    """A DeleteReport sender that records whom it was asked to tell (None: every link)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, frozenset[str] | None]] = []
+
+    def __call__(self, user_key: str, *, only_links: frozenset[str] | None = None) -> None:
+        self.calls.append((user_key, only_links))
+
+
+def populate_with_unidentified(accloud_user: str) -> tuple[str, str, str]:
+    """One identified link, one whose SkillAccountLinked never came (it holds the grant)."""
+    user = populate(
+        accloud_user,
+        links={"lnk_known": "amzn1.ask.account.KNOWN", "lnk_unknown": None},
+        endpoints=2,
+        grant_on="lnk_unknown",
+    )
+    return user, pseudonyms.link_key("lnk_known"), pseudonyms.link_key("lnk_unknown")
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        Trigger.SKILL_DISABLED,
+        Trigger.GATEWAY_SKILL_DISABLED,
+        Trigger.ACCOUNT_RELINKED,
+        Trigger.VOICE_DELETE_REQUEST,
+    ],
+)
+def test_unidentified_links_go_with_the_last_identified_link(trigger: Trigger) -> None:
+    user, known, unknown = populate_with_unidentified("usr_carol")
+    reports = Reports()
+
+    record = erasure.erase_alexa_link(user, known, trigger, notify_alexa=reports)
+
+    assert record.scope == "account" and partition(user) == []
+    # Where the skill stays enabled every link hears the DeleteReport; after a disable only the
+    # unidentified link erased along (its Alexa account may still show the cameras).
+    expected = None if erasure.needs_delete_report(trigger) else frozenset({unknown})
+    assert reports.calls == [(user, expected)]
+
+
+def test_a_link_whose_alexa_user_key_is_not_one_counts_as_unidentified() -> None:
+    user, known, unknown = populate_with_unidentified("usr_dave")
+    store.upsert_link(user, unknown, region="EU", alexa_user_key="amzn1.ask.account.RAW")  # not a key
+    assert erasure.erase_alexa_link(user, known, Trigger.SKILL_DISABLED).scope == "account"
+    assert partition(user) == []
+
+
+def test_a_link_erased_alone_on_request_gets_its_own_delete_report(two_users: tuple[str, str]) -> None:
+    alice, _ = two_users
+    reports = Reports()
+    record = erasure.erase_alexa_link(
+        alice, pseudonyms.link_key("lnk_a1"), Trigger.VOICE_DELETE_REQUEST, notify_alexa=reports
+    )
+    assert (record.scope, record.items, record.links_staying, record.delete_report) == ("link", 1, 1, True)
+    # Only the erased link's Alexa account is told: the other one keeps the cameras.
+    assert reports.calls == [(alice, frozenset({pseudonyms.link_key("lnk_a1")}))]
 
 
 def test_erase_alexa_user_finds_the_links_through_the_index(two_users: tuple[str, str]) -> None:
@@ -418,3 +479,43 @@ def test_privacy_info_speaks_what_access_summary_reports(
         grant_state=strings.render("en-US", "privacy_grant_yes"),
         version=summary["accepted_policy_version"],
     )
+
+
+# --- an erasure cut short -------------------------------------------------------------------------
+
+
+def test_an_erasure_cut_short_after_its_first_batch_is_finished_by_the_retention_job(
+    two_users: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skill.privacy import retention
+
+    alice, bob = two_users
+    store.apply_endpoint_diff(
+        alice,
+        upserts={f"ep_extra_{n}": EndpointRecord(("CAMERA",), "d") for n in range(store.BATCH_WRITE_LIMIT)},
+    )
+    bob_before = partition(bob)
+    batch_delete = store._batch_delete
+    batches: list[int] = []
+
+    def cut_short(keys: list[dict[str, Any]]) -> None:
+        if batches:
+            raise store.StoreUnavailable("erase_user failed: the invocation ran out of time")
+        batches.append(len(keys))
+        batch_delete(keys)
+
+    monkeypatch.setattr(store, "_batch_delete", cut_short)
+    with pytest.raises(store.StoreUnavailable):
+        erasure.erase_account(alice, Trigger.VOICE_DELETE_REQUEST)
+    monkeypatch.setattr(store, "_batch_delete", batch_delete)
+
+    # The first batch took the links (with the grant) and the profile: nothing names anyone any more,
+    # and the retention job recognises what is left.
+    left = {item["sk"]["S"].split("#")[0] for item in partition(alice)}
+    assert left == {"ep", "rtc"}
+    assert store.retention_census(datetime.now(UTC)).headless_partitions == (alice,)
+
+    result = retention.run()
+
+    assert result["accounts_erased"] == 1
+    assert partition(alice) == [] and partition(bob) == bob_before

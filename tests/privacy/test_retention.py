@@ -6,8 +6,7 @@ enough: nothing is kept "just in case") and V.2 (deletion), on the embedded stac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,29 +17,15 @@ from models import store
 from skill import config
 from skill.config import settings
 from skill.local.demo_data import FRONT_DOOR
-from skill.local.stack import LocalStack
 from skill.privacy import pseudonyms, retention
+from tests.privacy.conftest import Local
 from tests.privacy.localstack import (
     Alexa,
-    LogCapture,
     partition,
-    running_stack,
     wipe_table,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass
-class Local:
-    stack: LocalStack
-    capture: LogCapture
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[Local]:
-    with running_stack() as (stack, capture):
-        yield Local(stack, capture)
 
 
 @pytest.fixture
@@ -87,7 +72,12 @@ def test_an_inactive_account_is_erased_and_an_active_one_kept(
 
     result = retention.run({}, None, now=NOW)
 
-    assert result == {"accounts_erased": 1, "items_erased": len(alice_before), "failures": 0}
+    assert result == {
+        "accounts_erased": 1,
+        "unidentified_links_erased": 0,
+        "items_erased": len(alice_before),
+        "failures": 0,
+    }
     assert partition(alice) == []
     assert partition(bob) == bob_before
     # No DeleteReport: the cameras stay in Alexa, and live view needs nothing stored.
@@ -117,7 +107,12 @@ def test_the_lambda_entry_point_runs_the_job(alexa: Alexa) -> None:
 
 
 def test_nothing_to_do_erases_nothing(alexa: Alexa) -> None:
-    assert retention.run(now=NOW) == {"accounts_erased": 0, "items_erased": 0, "failures": 0}
+    assert retention.run(now=NOW) == {
+        "accounts_erased": 0,
+        "unidentified_links_erased": 0,
+        "items_erased": 0,
+        "failures": 0,
+    }
     assert partition(alexa.user_key("alice")) and partition(alexa.user_key("bob"))
 
 

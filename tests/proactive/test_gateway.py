@@ -21,6 +21,15 @@ def recipient(link_id: str = "lnk_a", region: str = "NA") -> Recipient:
     return Recipient(pseudonyms.user_key(ALICE_ID), pseudonyms.link_key(link_id), region)
 
 
+def identify(user_id: str, link_id: str) -> None:
+    """Record the Alexa account on a link, as SkillAccountLinked does."""
+    from models import store
+
+    alexa_user = pseudonyms.alexa_user_key(f"amzn1.ask.account.{link_id}")
+    user_key, link_key = pseudonyms.user_key(user_id), pseudonyms.link_key(link_id)
+    store.upsert_link(user_key, link_key, region="NA", alexa_user_key=alexa_user)
+
+
 def ring(stack: Stack, to: Recipient | None = None, *, budget: float = 5.0) -> Delivery:
     client = stack.client()
     build = events.doorbell_press(pseudonyms.endpoint_id(ALICE_ID, FRONT_DOOR), PRESSED)
@@ -93,11 +102,36 @@ def test_403_skill_disabled_on_one_of_two_links_removes_only_that_link(stack: St
 
     stack.link(ALICE_ID, "lnk_a", "NA")
     stack.link(ALICE_ID, "lnk_b", "EU")
+    identify(ALICE_ID, "lnk_b")  # its SkillAccountLinked named the other Alexa account
     stack.gateway.fail_next(403, "SKILL_DISABLED_EXCEPTION")
     assert ring(stack, recipient("lnk_a")).outcome is Outcome.SKILL_DISABLED
     remaining = store.links_of(pseudonyms.user_key(ALICE_ID))
     assert [link.link_key for link in remaining] == [pseudonyms.link_key("lnk_b")]
     assert remaining[0].has_grant
+    assert [
+        r for r in stack.gateway.received() if r.message["event"]["header"]["name"] == "DeleteReport"
+    ] == []
+
+
+def test_403_skill_disabled_on_the_last_identified_link_takes_an_unidentified_one_along(stack: Stack) -> None:
+    from models import store
+    from models.store import EndpointRecord
+
+    stack.link(ALICE_ID, "lnk_a", "NA")
+    identify(ALICE_ID, "lnk_a")
+    unidentified_token = stack.link(ALICE_ID, "lnk_b", "EU")  # AcceptGrant came, SkillAccountLinked never
+    front_door = pseudonyms.endpoint_id(ALICE_ID, FRONT_DOOR)
+    store.apply_endpoint_diff(
+        pseudonyms.user_key(ALICE_ID), upserts={front_door: EndpointRecord(("CAMERA",), "d")}
+    )
+    stack.gateway.fail_next(403, "SKILL_DISABLED_EXCEPTION")
+    assert ring(stack, recipient("lnk_a")).outcome is Outcome.SKILL_DISABLED
+    assert user_items() == []
+    # Only the unidentified link's Alexa account is told to drop the cameras (the other disabled the skill).
+    reports = [r for r in stack.gateway.received() if r.message["event"]["header"]["name"] == "DeleteReport"]
+    assert [(r.status, r.message["event"]["payload"]["scope"]["token"]) for r in reports] == [
+        (202, unidentified_token)
+    ]
 
 
 def test_403_insufficient_permission_deletes_the_grant_but_keeps_the_link(stack: Stack) -> None:

@@ -159,6 +159,7 @@ class DynamoFaults:
     check that every transaction of a user shares) and ``None`` for the others.
     ``times``: only that many attempts fail, the later ones go through (None: all of them).
     ``skip``: the first that many API calls go through untouched (to fail the n-th write of a flow).
+    ``delay``: every HTTP attempt first waits that many seconds (a slow store), then goes on as above.
 
     Hooks the shared client of ``skill.aws`` (pynamodb and the botocore reader both use it):
     ``before-call`` counts each API call once, ``before-send`` answers each HTTP attempt.
@@ -167,6 +168,7 @@ class DynamoFaults:
     error: str | None = None
     times: int | None = None
     skip: int = 0
+    delay: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     conditional_writes: int = 0
@@ -200,6 +202,8 @@ class DynamoFaults:
     def _answer(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
         self.attempts[operation] += 1
+        if self.delay:
+            time.sleep(self.delay)
         body = json.loads(request.body or b"{}")
         # One flag per transaction item (an item is {"Put" | "Update" | "Delete" | "ConditionCheck": {...}}).
         conditions = [

@@ -1,0 +1,23 @@
+"""The embedded local stack, shared by the privacy test modules that need no more than it and its logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from skill.local.stack import LocalStack
+from tests.privacy.localstack import LogCapture, running_stack
+
+
+@dataclass
+class Local:
+    stack: LocalStack
+    capture: LogCapture
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Local]:
+    with running_stack() as (stack, capture):
+        yield Local(stack, capture)
