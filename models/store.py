@@ -536,7 +536,7 @@ def retention_census(linked_before: datetime) -> RetentionCensus:
             )
             for raw in answer.get("Items", []):
                 pk, kind = raw["pk"]["S"], kind_of(raw["sk"]["S"])
-                if kind not in (AccountLink, AccountProfile, EndpointEntry, RtcSession):
+                if kind not in (AccountLink, AccountProfile, EndpointEntry):
                     continue  # short-lived global rows (dedupe, fences)
                 users.add(pk)
                 if kind is AccountProfile:
