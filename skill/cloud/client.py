@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import urllib3
 
+from skill import bounded
 from skill.cloud import contract
 from skill.config import Settings, check_outbound_url
 from skill.privacy.logs import log
@@ -32,6 +33,7 @@ _log = logging.getLogger(__name__)
 
 USER_AGENT = "zosi-smart-skill/1"
 MIN_ATTEMPT_SECONDS = 0.25  # below this, a (re)try cannot succeed anyway
+MAX_ANSWER_BYTES = 2 * 1024 * 1024  # a device list of well over 300 devices; more is no answer of ACCloud's
 # Visible ASCII (RFC 7230 VCHAR; RFC 6750's b64token is a subset). Any other token cannot travel in
 # an Authorization header, so ACCloud cannot have issued it: refused without a call.
 _SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -218,7 +220,7 @@ class HttpCameraCloud:
 
 def _error_code(reply: urllib3.BaseHTTPResponse) -> str:
     try:
-        body = json.loads(reply.data or b"{}")
+        body = bounded.loads(reply.data or b"{}", max_bytes=MAX_ANSWER_BYTES)
     except ValueError:
         return ""
     return str(body.get("error", "")) if isinstance(body, dict) else ""
@@ -244,7 +246,9 @@ def _raise_auth_failure(reply: urllib3.BaseHTTPResponse) -> NoReturn:
     error = challenge.get("error")
     if error == "invalid_token":
         try:
-            described = str(json.loads(reply.data or b"{}").get("error_description", "")).lower()
+            described = str(
+                bounded.loads(reply.data or b"{}", max_bytes=MAX_ANSWER_BYTES).get("error_description", "")
+            ).lower()
         except (ValueError, AttributeError):
             described = ""
         if "token_expired" in (challenge.get("error_description"), described):
@@ -260,7 +264,7 @@ def _classify(reply: urllib3.BaseHTTPResponse) -> dict[str, Any]:
     status = reply.status
     if status in (200, 201):
         try:
-            body = json.loads(reply.data)
+            body = bounded.loads(reply.data, max_bytes=MAX_ANSWER_BYTES)
         except ValueError:
             raise contract.Transient("ACCloud sent malformed JSON") from None
         if not isinstance(body, dict):
