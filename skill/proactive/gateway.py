@@ -30,6 +30,7 @@ from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from skill import bounded
 from skill.config import ConfigError, check_outbound_url, settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
@@ -296,7 +297,7 @@ def _post(url: str, token: str, body: bytes, remaining: float) -> _Answer:
 def _amazon_code(raw: bytes) -> str | None:
     """``payload.code`` of a gateway error answer, if it looks like one of Amazon's codes."""
     try:
-        parsed = json.loads(raw) if raw else None
+        parsed = bounded.loads(raw, max_bytes=MAX_ANSWER_BYTES) if raw else None
     except (ValueError, UnicodeDecodeError):
         return None
     payload = parsed.get("payload") if isinstance(parsed, dict) else None

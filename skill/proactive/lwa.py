@@ -15,7 +15,6 @@ Tokens, codes and the client secret never reach logs, exception messages or repr
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -24,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from skill import secrets
+from skill import bounded, secrets
 from skill.config import ConfigError, check_outbound_url, settings
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ def _post_token(fields: dict[str, str], *, time_left: float | None = None) -> di
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(raw)
+        value = bounded.loads(raw, max_bytes=MAX_RESPONSE_BYTES)
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None

@@ -132,3 +132,35 @@ def test_a_request_whose_intent_is_not_an_intent_object_is_routed_without_error(
     assert "response" in answer
     failures = [r.__dict__.get("fields", {}).get("error_code") for r in caplog.records]
     assert "AttributeError" not in failures  # (no handler takes the type: that is a DispatchException)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP_ENVELOPES = {
+    "request type 5,000 deep": lambda e: e["request"].update(type=_nested(5000)),
+    "a context field 5,000 deep": lambda e: e["context"].update(Extra=_nested(5000)),
+    "slot value just past the limit": lambda e: e["request"]["intent"]["slots"]["camera"].update(
+        value=_nested(40)
+    ),
+    "20,000 slots": lambda e: e["request"]["intent"]["slots"].update({f"s{i}": {} for i in range(20_000)}),
+}
+
+
+@pytest.mark.parametrize("mutate", DEEP_ENVELOPES.values(), ids=DEEP_ENVELOPES.keys())
+def test_a_deep_or_huge_envelope_is_answered_generically_before_anything_reads_it(
+    voice_stack: AccloudServer, mutate: Any
+) -> None:
+    """Was a RecursionError out of the handler (str() of the type) or deep in ask-sdk's deserializer."""
+    import lambda_handler
+
+    envelope = gazebo_status(fresh_token())
+    mutate(envelope)
+    cloud = FakeCloud()
+    assert dispatch.handle(envelope, None, cloud.factory) == dispatch.generic_error_answer("en-US")
+    assert cloud.built == []  # refused before a turn (or its ACCloud client) existed
+    assert lambda_handler.handler(envelope, None) == dispatch.generic_error_answer("en-US")
