@@ -20,6 +20,7 @@ MAX_DEPTH = 32
 # Members (values of objects and arrays) in one decoded event: a Smart Home directive or voice
 # envelope has a few hundred; Lambda accepts 6 MB, which could hold millions.
 MAX_ITEMS = 10_000
+_CONTAINERS = (dict, list)  # a tuple: isinstance with it is faster than with ``dict | list``
 
 
 class OutOfBounds(ValueError):
@@ -51,7 +52,7 @@ def loads(raw: str | bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> An
 def check(value: Any, *, max_depth: int = MAX_DEPTH, max_items: int | None = MAX_ITEMS) -> None:
     """Refuse ``value`` (decoded JSON: dicts, lists, scalars) if it nests deeper than ``max_depth``
     containers or holds more than ``max_items`` members in all; breadth first, without recursion."""
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if isinstance(value, _CONTAINERS) else []
     depth = 0
     items = 0
     while level:
@@ -63,6 +64,7 @@ def check(value: Any, *, max_depth: int = MAX_DEPTH, max_items: int | None = MAX
             items += len(container)
             if max_items is not None and items > max_items:
                 raise OutOfBounds("too_large")
-            members = container.values() if isinstance(container, dict) else container
-            nested.extend(member for member in members if isinstance(member, dict | list))
+            for member in container.values() if isinstance(container, dict) else container:
+                if isinstance(member, _CONTAINERS):
+                    nested.append(member)
         level = nested
