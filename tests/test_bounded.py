@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from skill import bounded
-
-
-def nested(depth: int, leaf: Any = 0) -> Any:
-    """``leaf`` inside ``depth`` containers, lists and objects in turn, built without recursion."""
-    value = leaf
-    for level in range(depth):
-        value = [value] if level % 2 else {"k": value}
-    return value
+from tests.bombs import nest
 
 
 def test_the_limit_depth_is_accepted_one_more_is_not() -> None:
@@ -61,9 +54,9 @@ def test_malformed_json_stays_a_plain_value_error() -> None:
 def test_the_walk_never_recurses() -> None:
     """A structure 100,000 deep (as a caller could build it; Lambda's decoder stops nearer 1,000)."""
     with pytest.raises(bounded.OutOfBounds) as caught:
-        bounded.check(nested(100_000))
+        bounded.check(nest(100_000, 0, "mixed"))
     assert caught.value.reason == "too_deep"
-    bounded.check(nested(bounded.MAX_DEPTH))
+    bounded.check(nest(bounded.MAX_DEPTH, 0, "mixed"))
     bounded.check("a scalar is no container")
 
 
@@ -78,7 +71,7 @@ def test_the_walk_counts_members_of_every_container() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [nested(5000), {"unknown": nested(5000)}, {"requestContext": nested(5000)}],
+    [nest(5000), {"unknown": nest(5000)}, {"requestContext": nest(5000)}],
     ids=["a deep list", "a deep unknown event", "a deep requestContext"],
 )
 def test_the_entry_point_classifies_deep_events_without_walking_them(event: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 from skill.local import webhook_sender
 from skill.local.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
 from skill.proactive import webhook
+from tests.bombs import nest
 from tests.proactive.conftest import (
     DEVICE_WIRE,
     WEBHOOK_SECRET,
@@ -304,18 +305,11 @@ def _reshaped(change: Any) -> dict[str, Any]:
 BAD_ENVELOPES: dict[str, Any] = {
     "requestContext.http a string": lambda: _reshaped(lambda e: e["requestContext"].update(http="POST")),
     "requestContext.http a list": lambda: _reshaped(lambda e: e["requestContext"].update(http=["POST"])),
-    "a header nested 5,000 deep": lambda: _reshaped(lambda e: e["headers"].update(x=_nested(5000))),
+    "a header nested 5,000 deep": lambda: _reshaped(lambda e: e["headers"].update(x=nest(5000))),
     "20,000 headers": lambda: _reshaped(
         lambda e: e["headers"].update({f"x-{i}": "1" for i in range(20_000)})
     ),
 }
-
-
-def _nested(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 @pytest.mark.parametrize("case", list(BAD_ENVELOPES), ids=list(BAD_ENVELOPES))

@@ -3,10 +3,11 @@ size bombs."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import strategies as st
+
+from tests.bombs import nest, nest_text
 
 # Unicode text as users and vendors type it: any letters and marks, controls, format characters,
 # odd spaces, symbols, private use; plus huge strings made by repetition (cheap to draw).
@@ -37,25 +38,6 @@ def other_json_type(value_now: Any) -> st.SearchStrategy[Any]:
 # Built by loops, never recursion: json.dumps or any recursive builder would itself blow up at the
 # depths that matter. Depths just past the limit, around Python's recursion limit and far beyond.
 bomb_depths = st.sampled_from([33, 40, 999, 1000, 5000, 20_000]) | st.integers(33, 20_000)
-
-
-def nest(depth: int, leaf: Any, shape: str) -> Any:
-    """``leaf`` inside ``depth`` containers: arrays, objects, or both in turn."""
-    value = leaf
-    for level in range(depth):
-        as_array = shape == "array" or (shape == "mixed" and level % 2 == 0)
-        value = [value] if as_array else {"k": value}
-    return value
-
-
-def nest_text(depth: int, leaf: Any, shape: str) -> str:
-    """The JSON text of ``nest(depth, leaf, shape)``, without building it."""
-    opening, closing = [], []
-    for level in range(depth):
-        as_array = shape == "array" or (shape == "mixed" and level % 2 == 0)
-        opening.append("[" if as_array else '{"k":')
-        closing.append("]" if as_array else "}")
-    return "".join(reversed(opening)) + json.dumps(leaf) + "".join(closing)
 
 
 _shapes = st.sampled_from(["array", "object", "mixed"])

@@ -15,6 +15,7 @@ import pytest
 
 from skill.local import demo_data
 from skill.local.http_server import LoopbackServer
+from tests.bombs import nest
 from tests.smarthome.conftest import directive, discover, invoke
 
 STREAM_REQUEST = {
@@ -184,16 +185,21 @@ def test_stream_uses_the_best_configuration_the_camera_really_has(
     assert stream["uri"] == accloud.minted_streams()[-1]["uri"]
 
 
-def test_warm_stream_directive_makes_one_accloud_call(accloud, tokens, alexa_schema) -> None:
-    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
-    event = directive(
+def stream_directive(token: str, endpoint: dict) -> dict:
+    """InitializeCameraStreams for ``endpoint`` with its cookie, asking for STREAM_REQUEST."""
+    return directive(
         "Alexa.CameraStreamController",
         "InitializeCameraStreams",
-        tokens["alice"],
+        token,
         endpoint_id=endpoint["endpointId"],
         cookie=endpoint["cookie"],
         payload=STREAM_REQUEST,
     )
+
+
+def test_warm_stream_directive_makes_one_accloud_call(accloud, tokens, alexa_schema) -> None:
+    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
+    event = stream_directive(tokens["alice"], endpoint)
     invoke(event, alexa_schema)  # the token is now cached from discovery as well
     accloud.reset_request_counts()
     invoke(event, alexa_schema)
@@ -493,19 +499,11 @@ def test_a_malformed_cookie_is_treated_as_absent(accloud, tokens, alexa_schema) 
         assert accloud.minted_streams()[-1]["profile"]["width"] == 1920
 
 
-def nested(depth: int, leaf: Any = "x") -> Any:
-    """``leaf`` inside ``depth`` lists, built without recursion (as Lambda's decoder would hand it)."""
-    value = leaf
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 DEEP_DIRECTIVES = {
-    "payload field 5,000 deep": lambda e: e["directive"]["payload"].update(extra=nested(5000)),
-    "cookie value 5,000 deep": lambda e: e["directive"]["endpoint"]["cookie"].update(profiles=nested(5000)),
-    "header namespace 5,000 deep": lambda e: e["directive"]["header"].update(namespace=nested(5000)),
-    "payload just past the depth limit": lambda e: e["directive"]["payload"].update(extra=nested(40)),
+    "payload field 5,000 deep": lambda e: e["directive"]["payload"].update(extra=nest(5000)),
+    "cookie value 5,000 deep": lambda e: e["directive"]["endpoint"]["cookie"].update(profiles=nest(5000)),
+    "header namespace 5,000 deep": lambda e: e["directive"]["header"].update(namespace=nest(5000)),
+    "payload just past the depth limit": lambda e: e["directive"]["payload"].update(extra=nest(40)),
     "payload list of 20,000 items": lambda e: e["directive"]["payload"].update(extra=[0] * 20_000),
 }
 
@@ -514,15 +512,7 @@ DEEP_DIRECTIVES = {
 def test_deep_or_huge_directives_are_invalid_directives(accloud, tokens, alexa_schema, mutate) -> None:
     """Lambda hands the handler a decoded dict, which may still nest deeper than any later walk
     (str, json.dumps) survives: INVALID_DIRECTIVE before anything reads it, ACCloud never asked."""
-    endpoint = discover(tokens["alice"], alexa_schema)["Garage"]
-    event = directive(
-        "Alexa.CameraStreamController",
-        "InitializeCameraStreams",
-        tokens["alice"],
-        endpoint_id=endpoint["endpointId"],
-        cookie=endpoint["cookie"],
-        payload=STREAM_REQUEST,
-    )
+    event = stream_directive(tokens["alice"], discover(tokens["alice"], alexa_schema)["Garage"])
     mutate(event)
     accloud.reset_request_counts()
     answer = invoke(event, alexa_schema)

@@ -19,6 +19,7 @@ from skill.config import Settings
 from skill.local.accloud_server import AccloudServer
 from skill.voice import dispatch, strings
 from skill.voice.turn import ACCLOUD_BUDGET_SECONDS
+from tests.bombs import nest
 from tests.voice.envelopes import camera_slot, intent, launch, stack
 
 # The shared fixtures (registered here by assignment, as test_handlers.py does).
@@ -134,18 +135,11 @@ def test_a_request_whose_intent_is_not_an_intent_object_is_routed_without_error(
     assert "AttributeError" not in failures  # (no handler takes the type: that is a DispatchException)
 
 
-def _nested(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 DEEP_ENVELOPES = {
-    "request type 5,000 deep": lambda e: e["request"].update(type=_nested(5000)),
-    "a context field 5,000 deep": lambda e: e["context"].update(Extra=_nested(5000)),
+    "request type 5,000 deep": lambda e: e["request"].update(type=nest(5000)),
+    "a context field 5,000 deep": lambda e: e["context"].update(Extra=nest(5000)),
     "slot value just past the limit": lambda e: e["request"]["intent"]["slots"]["camera"].update(
-        value=_nested(40)
+        value=nest(40)
     ),
     "20,000 slots": lambda e: e["request"]["intent"]["slots"].update({f"s{i}": {} for i in range(20_000)}),
 }
