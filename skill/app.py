@@ -5,7 +5,9 @@
 * API Gateway HTTP API event        ACCloud webhook            -> skill.proactive.webhook
 
 Each side is imported on first use, so a smart-home cold start never loads ask-sdk.
-Anything else gets a clear error and is logged without its content.
+Anything else gets a clear error and is logged without its content. ``classify`` looks at
+top-level keys only, so an event of any depth is classified safely; each side bounds its event
+(``skill.bounded``) before it reads further.
 """
 
 from __future__ import annotations

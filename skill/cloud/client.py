@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from skill import http
+from skill import bounded, http
 from skill.cloud import contract
 from skill.config import Settings, check_outbound_url
 from skill.privacy.logs import log
@@ -29,6 +29,7 @@ from skill.privacy.logs import log
 _log = logging.getLogger(__name__)
 
 USER_AGENT = "zosi-smart-skill/1"
+MAX_ANSWER_BYTES = 2 * 1024 * 1024  # a device list of well over 300 devices; more is no answer of ACCloud's
 # Visible ASCII (RFC 7230 VCHAR; RFC 6750's b64token is a subset). Any other token cannot travel in
 # an Authorization header, so ACCloud cannot have issued it: refused without a call.
 _SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -194,7 +195,7 @@ class HttpCameraCloud:
 
 def _error_code(reply: http.Reply) -> str:
     try:
-        body = json.loads(reply.data or b"{}")
+        body = bounded.loads(reply.data or b"{}", max_bytes=MAX_ANSWER_BYTES)
     except ValueError:
         return ""
     return str(body.get("error", "")) if isinstance(body, dict) else ""
@@ -220,7 +221,9 @@ def _raise_auth_failure(reply: http.Reply) -> NoReturn:
     error = challenge.get("error")
     if error == "invalid_token":
         try:
-            described = str(json.loads(reply.data or b"{}").get("error_description", "")).lower()
+            described = str(
+                bounded.loads(reply.data or b"{}", max_bytes=MAX_ANSWER_BYTES).get("error_description", "")
+            ).lower()
         except (ValueError, AttributeError):
             described = ""
         if "token_expired" in (challenge.get("error_description"), described):
@@ -236,7 +239,7 @@ def _classify(reply: http.Reply) -> dict[str, Any]:
     status = reply.status
     if status in (200, 201):
         try:
-            body = json.loads(reply.data)
+            body = bounded.loads(reply.data, max_bytes=MAX_ANSWER_BYTES)
         except ValueError:
             raise contract.Transient("ACCloud sent malformed JSON") from None
         if not isinstance(body, dict):

@@ -29,6 +29,8 @@ account.consent_given       nothing is sent; the withdrawal is lifted, so links 
 
 Real-time events (doorbell, motion, person, connectivity) older than
 ``settings().event_staleness_seconds`` are dropped and counted: a ring a minute late is noise.
+So are real-time events dated further ahead than ``settings().webhook_signature_tolerance_seconds``
+(the skew a signature may have; metric FutureEventsDropped): a press "in 2099" is no press.
 Lifecycle events (device.added/updated/removed, account.*) are never dropped for age: erasure
 and the endpoint list must converge whatever the delay.
 
@@ -107,7 +109,8 @@ class AccloudEvent:
 class Result:
     """What processing one event did; the webhook turns it into its HTTP answer."""
 
-    # "sent", "stale", "no_recipients", "unchanged", "erased", "withdrawn", "consent_given", "skipped"
+    # "sent", "stale", "future", "no_recipients", "unchanged", "erased", "withdrawn", "consent_given",
+    # "skipped"
     action: str
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -301,6 +304,15 @@ def is_stale(event: AccloudEvent, now: datetime) -> bool:
     )
 
 
+def is_future(event: AccloudEvent, now: datetime) -> bool:
+    """Dated further ahead than a signature may be: no clock skew explains it, so it is no real
+    press or detection (Alexa would announce a 2099 ring now)."""
+    return (
+        event.type in REAL_TIME
+        and (event.occurred_at - now).total_seconds() > settings().webhook_signature_tolerance_seconds
+    )
+
+
 def process(
     event: AccloudEvent, *, client: GatewayClient, deadline: Deadline, now: datetime | None = None
 ) -> Result:
@@ -318,6 +330,11 @@ def process(
         age = int((now - event.occurred_at).total_seconds())
         log(_log, logging.WARNING, "stale event dropped", event_type=event.type, age_seconds=age)
         return Result("stale")
+    if is_future(event, now):
+        metrics.emit(metrics.FUTURE_EVENTS_DROPPED, event_type=event.type)
+        ahead = int((event.occurred_at - now).total_seconds())
+        log(_log, logging.WARNING, "future event dropped", event_type=event.type, ahead_seconds=ahead)
+        return Result("future")
     view = store.account_view(user_key)  # links and endpoint index in one Query
     if event.type == ACCOUNT_DELETED:
         return _account_deleted(user_key, view, client, deadline)

@@ -29,7 +29,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from skill import http
+from skill import bounded, http
 from skill.config import ConfigError, check_outbound_url, settings
 from skill.http import MIN_ATTEMPT_SECONDS, Deadline
 from skill.privacy import pseudonyms
@@ -263,7 +263,7 @@ def _post(url: str, token: str, body: bytes, deadline: Deadline) -> _Answer:
 def _amazon_code(raw: bytes) -> str | None:
     """``payload.code`` of a gateway error answer, if it looks like one of Amazon's codes."""
     try:
-        parsed = json.loads(raw) if raw else None
+        parsed = bounded.loads(raw, max_bytes=MAX_ANSWER_BYTES) if raw else None
     except (ValueError, UnicodeDecodeError):
         return None
     payload = parsed.get("payload") if isinstance(parsed, dict) else None

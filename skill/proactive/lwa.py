@@ -16,14 +16,13 @@ Tokens, codes and the client secret never reach logs, exception messages or repr
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from skill import http, secrets
+from skill import bounded, http, secrets
 from skill.config import ConfigError, check_outbound_url, settings
 
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -150,7 +149,7 @@ def _post_token(fields: dict[str, str], *, time_left: float | None = None) -> di
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(raw)
+        value = bounded.loads(raw, max_bytes=MAX_RESPONSE_BYTES)
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None

@@ -18,6 +18,7 @@ NAMESPACE = "ZOSI/Skill"
 
 EVENT_GATEWAY_FAILURES = "EventGatewayFailures"
 STALE_EVENTS_DROPPED = "StaleEventsDropped"
+FUTURE_EVENTS_DROPPED = "FutureEventsDropped"
 EVENTS_DELIVERED = "EventsDelivered"
 
 _lock = threading.Lock()

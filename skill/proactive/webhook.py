@@ -2,14 +2,17 @@
 
 Order of checks, cheapest and least trusting first; nothing is stored before the signature holds:
 
-1. route and method: only ``POST /webhooks/accloud`` (404 / 405 otherwise);
+1. the event's shape and route: an event nesting deeper or holding more than ``skill.bounded``
+   allows, or a ``requestContext`` / ``requestContext.http`` that is no object -> 400; only
+   ``POST /webhooks/accloud`` (404 / 405 otherwise);
 2. body size, before decoding anything (413 above ``settings().webhook_max_body_bytes``);
 3. ``X-ACCloud-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``:
    missing, malformed, wrong (constant-time compare) or ``t`` further than
    ``settings().webhook_signature_tolerance_seconds`` from now, in either direction -> 401;
-4. JSON (I-JSON: no lone surrogates) and the event's shape (``events.parse``: type, missing or
-   malformed fields) -> 400. Fields the skill does not read are dropped unread, not refused:
-   ACCloud may add fields (docs/accloud-openapi.yaml), and a 400 is never retried;
+4. JSON (I-JSON: no lone surrogates; ``skill.bounded``: at most 32 levels deep) and the event's
+   shape (``events.parse``: type, missing or malformed fields) -> 400. Fields the skill does not
+   read are dropped unread, not refused: ACCloud may add fields (docs/accloud-openapi.yaml), and a
+   400 is never retried;
 5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
    DynamoDB failing -> 503, and the claim (which may have been stored all the same) released;
 6. ``events.process`` -> 202 accepted.
@@ -49,7 +52,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skill import http, secrets
+from skill import bounded, http, secrets
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
@@ -131,6 +134,11 @@ def verify_signature(raw: bytes, header: str | None, secret: bytes, *, now: floa
 
 
 def _respond(event: dict[str, Any], context: Any, client: GatewayClient, now: float) -> dict[str, Any]:
+    try:
+        bounded.check(event)  # the Lambda event itself: headers, requestContext (the body is one string)
+    except bounded.OutOfBounds as exc:
+        log(_log, logging.WARNING, "webhook request rejected", reason=exc.reason)
+        raise _Answer(400, "invalid_request") from None
     _check_route(event)
     s = settings()
     raw = _raw_body(event, s.webhook_max_body_bytes)
@@ -169,10 +177,13 @@ def _checked_and_processed(
         log(_log, logging.WARNING, "webhook signature rejected", reason=exc.reason)
         raise _Answer(401, "invalid_signature") from None
     try:
-        parsed = json.loads(raw)
+        parsed = bounded.loads(raw, max_bytes=settings().webhook_max_body_bytes)
         # I-JSON (RFC 7493): a "\ud800" escape decodes to a lone surrogate, which is no text and
         # would fail later, when an Event Gateway message is encoded (a 500 and redeliveries forever).
         json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except bounded.OutOfBounds as exc:
+        log(_log, logging.WARNING, "webhook body rejected", reason=exc.reason)
+        raise _Answer(400, "invalid_json") from None
     except (ValueError, UnicodeError):
         raise _Answer(400, "invalid_json") from None
     try:
@@ -217,7 +228,10 @@ def _checked_and_processed(
 
 
 def _check_route(event: dict[str, Any]) -> None:
-    http = (event.get("requestContext") or {}).get("http") or {}
+    request_context = event.get("requestContext") or {}
+    http = (request_context.get("http") or {}) if isinstance(request_context, dict) else None
+    if not isinstance(http, dict):  # API Gateway always sends objects here
+        raise _Answer(400, "invalid_request")
     method = str(http.get("method") or event.get("httpMethod") or "").upper()
     route_key = event.get("routeKey")
     if isinstance(route_key, str) and " " in route_key:

@@ -36,6 +36,7 @@ class DirectiveContext:
     cloud: CameraCloud
     deadline: Deadline
     _user: CloudUser | None = field(default=None, init=False)
+    _device_id: str | None = field(default=None, init=False)
 
     @property
     def token(self) -> str:
@@ -53,9 +54,11 @@ class DirectiveContext:
         return self._user
 
     def device_id(self) -> str:
-        """The ACCloud device behind the addressed endpointId, if it is the caller's."""
-        endpoint = self.directive.require_endpoint()
-        try:
-            return pseudonyms.device_id_for(self.user().user_id, endpoint)
-        except pseudonyms.UnknownEndpoint:
-            raise NoSuchEndpoint("endpoint unknown for this account") from None
+        """The ACCloud device behind the addressed endpointId, if it is the caller's (cached)."""
+        if self._device_id is None:
+            endpoint = self.directive.require_endpoint()
+            try:
+                self._device_id = pseudonyms.device_id_for(self.user().user_id, endpoint)
+            except pseudonyms.UnknownEndpoint:
+                raise NoSuchEndpoint("endpoint unknown for this account") from None
+        return self._device_id

@@ -1,6 +1,8 @@
 """Turns a Smart Home directive event into exactly one answer, never an exception.
 
-Unknown (namespace, name) pairs and malformed envelopes get INVALID_DIRECTIVE; typed Alexa
+Unknown (namespace, name) pairs and malformed envelopes (also one nesting deeper or holding more
+than ``skill.bounded`` allows) get INVALID_DIRECTIVE; a directive addressing an endpoint is checked
+for ownership before its payload, so a foreign endpointId is always NO_SUCH_ENDPOINT; typed Alexa
 errors become their ErrorResponse; ACCloud failures are mapped in ``errors.from_cloud``;
 anything unexpected is INTERNAL_ERROR. This is the only place that builds error responses.
 """
@@ -11,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from skill import http, secrets
+from skill import bounded, http, secrets
 from skill.cloud import contract, users
 from skill.cloud.client import HttpCameraCloud
 from skill.config import ConfigError, Settings, settings
@@ -38,6 +40,7 @@ def handle(
     directive: Directive | None = None
     outcome = "ok"
     try:
+        _check_bounds(event)
         directive = Directive.parse(event)
         correlation_id.set(directive.message_id)
         handler = registry.lookup(*directive.key)
@@ -47,8 +50,13 @@ def handle(
         remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
         deadline = http.Deadline(budget_for(directive, remaining))
         cloud = (cloud_factory or default_cloud)(config, deadline)
+        context = DirectiveContext(directive, config, cloud, deadline)
         with http.bounded_by(deadline):  # DynamoDB, KMS and LWA keep to it too, not only ACCloud
-            answer = handler(DirectiveContext(directive, config, cloud, deadline))
+            if directive.endpoint_id is not None:
+                # Ownership first: an endpointId that is not the caller's is NO_SUCH_ENDPOINT, whatever
+                # else is wrong with the directive, so its answer says nothing about that endpoint.
+                context.device_id()
+            answer = handler(context)
     except errors.AlexaError as exc:
         directive = directive or _salvage(event)
         answer, outcome = _error(directive, exc)
@@ -76,6 +84,14 @@ def handle(
     return answer
 
 
+def _check_bounds(event: Any) -> None:
+    """A directive Lambda decoded for us can still nest too deep for any later walk (str, json)."""
+    try:
+        bounded.check(event)
+    except bounded.OutOfBounds as exc:
+        raise errors.InvalidDirective(f"directive {exc.reason.replace('_', ' ')}") from None
+
+
 def _error(directive: Directive | None, error: errors.AlexaError) -> tuple[dict[str, Any], str]:
     """The ErrorResponse for ``error``; AcceptGrant only ever fails as ACCEPT_GRANT_FAILED."""
     in_grant = directive is not None and directive.namespace == "Alexa.Authorization"
@@ -94,8 +110,9 @@ def _salvage(event: Any) -> Directive | None:
         endpoint_id = endpoint.get("endpointId") if isinstance(endpoint, dict) else None
     except (KeyError, TypeError, AttributeError):
         return None
+    namespace = header.get("namespace") if isinstance(header, dict) else None
     return Directive(
-        namespace=str(header.get("namespace", "")) if isinstance(header, dict) else "",
+        namespace=namespace if isinstance(namespace, str) else "",  # no str(): it may nest too deep
         name="",
         message_id="",
         correlation_token=token if isinstance(token, str) and 0 < len(token) <= 4096 else None,

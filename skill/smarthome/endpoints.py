@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from skill import bounded
 from skill.cloud.contract import Device, StreamProfile, parse_profile
 from skill.privacy import pseudonyms
 from skill.smarthome import capabilities
@@ -136,7 +137,7 @@ def decode_profiles(cookie: dict[str, str]) -> list[StreamProfile] | None:
     if not raw:
         return None
     try:
-        rows = json.loads(raw)
+        rows = bounded.loads(raw, max_bytes=MAX_COOKIE_BYTES)
         return [
             parse_profile(
                 {"protocol": r[0], "width": r[1], "height": r[2], "video_codec": r[3], "audio_codec": r[4]}

@@ -18,9 +18,10 @@ first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay i
 * one exception handler: ACCloud rejecting the token -> link-account card; ACCloud unreachable
   -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
 
-An envelope ask-sdk cannot even deserialize (a request that is no object, slots that are no map,
-...) is answered ``error_generic`` as well (``generic_error_answer``): after the skill-id check,
-a voice request never raises.
+An envelope nesting deeper or holding more than ``skill.bounded`` allows is answered
+``error_generic`` before anything walks it; one ask-sdk cannot even deserialize (a request that is
+no object, slots that are no map, ...) is answered ``error_generic`` as well
+(``generic_error_answer``): after the skill-id check, a voice request never raises.
 
 ``cloud_factory`` builds a voice request's ACCloud client, as in ``skill.smarthome.dispatch``
 (default: ``turn.default_cloud``, HTTP). The ask-sdk skill is built once per container, so the
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from skill import bounded
 from skill.config import settings
 from skill.privacy.logs import correlation_id, log
 from skill.voice import skill_events
@@ -70,8 +72,14 @@ def handle(
     request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
     request_id = request.get("requestId")
     correlation_id.set(request_id if isinstance(request_id, str) and len(request_id) <= 256 else None)
-    request_type = str(request.get("type", ""))[:80]
     verify_skill_id(event)
+    try:
+        bounded.check(event)
+    except bounded.OutOfBounds as exc:
+        # Before anything walks it (str() below, ask-sdk's deserializer): both recurse per level.
+        log(_log, logging.WARNING, "voice request refused", reason=exc.reason)
+        return generic_error_answer(request.get("locale"))
+    request_type = str(request.get("type", ""))[:80]
     if skill_events.is_skill_event(request_type):
         try:
             return skill_events.handle(event)

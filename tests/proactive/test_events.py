@@ -254,6 +254,50 @@ def test_stale_real_time_events_are_dropped_and_counted(
     assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ZOSI/Skill"
 
 
+@pytest.mark.parametrize(
+    ("event_type", "device_id", "_"), REAL_TIME_CASES, ids=[c[0] for c in REAL_TIME_CASES]
+)
+def test_real_time_events_dated_in_the_future_are_dropped_and_counted(
+    stack: Stack, event_type: str, device_id: str, _: Any
+) -> None:
+    """Was one DoorbellPress "at 2099" announced now. Further ahead than a signature may be (the
+    tolerance, 300 s) is no clock skew: dropped like a stale event, under its own metric."""
+    stack.link(ALICE_ID, LINK)
+    for occurred_at in ("2099-01-01T00:00:00Z", rfc3339(ago(-301))):
+        assert deliver(stack, accloud_event(event_type, ALICE_ID, device_id, occurred_at=occurred_at)) == 202
+    assert stack.gateway.received() == []
+    dropped = stack.metrics_named("FutureEventsDropped")
+    assert [(m["FutureEventsDropped"], m["event_type"]) for m in dropped] == [(1, event_type)] * 2
+    assert dropped[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ZOSI/Skill"
+    assert stack.metrics_named("StaleEventsDropped") == []
+
+
+def test_the_future_limit_is_the_signature_tolerance(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skill import config
+
+    stack.link(ALICE_ID, LINK)
+    ahead = accloud_event("doorbell.pressed", ALICE_ID, FRONT_DOOR, occurred_at=rfc3339(ago(-250)))
+    assert deliver(stack, ahead) == 202
+    assert len(stack.gateway.messages()) == 1  # within the skew a signature may have: sent
+    monkeypatch.setenv("ZOSI_WEBHOOK_TOLERANCE_SECONDS", "200")
+    config.reset()
+    ahead = accloud_event("doorbell.pressed", ALICE_ID, FRONT_DOOR, occurred_at=rfc3339(ago(-250)))
+    assert deliver(stack, ahead) == 202
+    assert len(stack.gateway.messages()) == 1
+    assert len(stack.metrics_named("FutureEventsDropped")) == 1
+
+
+def test_lifecycle_events_are_never_dropped_for_a_future_date(
+    stack: Stack, alexa_schema: AlexaSchema
+) -> None:
+    """Erasure and the endpoint list must converge whatever ACCloud's clock says."""
+    stack.link(ALICE_ID, LINK)
+    event = accloud_event("device.removed", ALICE_ID, GARAGE, occurred_at="2099-01-01T00:00:00Z")
+    assert deliver(stack, event) == 202
+    assert only_message(stack, alexa_schema)["event"]["header"]["name"] == "DeleteReport"
+    assert stack.metrics_named("FutureEventsDropped") == []
+
+
 def test_events_within_the_staleness_window_are_sent(stack: Stack) -> None:
     stack.link(ALICE_ID, LINK)
     assert (

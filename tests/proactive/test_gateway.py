@@ -289,3 +289,18 @@ def test_logs_carry_no_token_or_endpoint(stack: Stack, caplog: pytest.LogCapture
     assert "event not delivered to Alexa" in text and "event delivered to Alexa" in text
     assert token not in text and pseudonyms.endpoint_id(ALICE_ID, FRONT_DOOR) not in text
     assert ALICE_ID not in text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"payload":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+        b'{"payload":{"code":' + b"[" * 40 + b"]" * 40 + b"}}",
+    ],
+    ids=["20,000 deep", "40 deep"],
+)
+def test_a_deep_error_answer_has_no_code_and_raises_nothing(raw: bytes) -> None:
+    """The gateway's error body is read for ``payload.code`` only; a depth bomb there was a RecursionError."""
+    from skill.proactive import gateway
+
+    assert gateway._amazon_code(raw) is None

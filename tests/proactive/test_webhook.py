@@ -12,6 +12,7 @@ import pytest
 from skill.local import webhook_sender
 from skill.local.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
 from skill.proactive import webhook
+from tests.bombs import nest
 from tests.proactive.conftest import (
     DEVICE_WIRE,
     WEBHOOK_SECRET,
@@ -175,6 +176,17 @@ BAD_EVENTS: dict[str, bytes] = {
     "device.added without device": _json_bytes(accloud_event("device.added", ALICE_ID, FRONT_DOOR)),
     "device body on a ring": _json_bytes({**ring(), "device": {"id": FRONT_DOOR}}),
     "unknown field with a lone surrogate": _json_bytes({**ring(), "note": "\ud800"}),  # not I-JSON
+    # Depth bombs (skill.bounded): 20,000 levels were a RecursionError (500, redelivered forever);
+    # 900 levels decode, but nest deeper than any event and than later recursive walks can take.
+    "nested 20,000 deep": b'{"id":"evt_deep1","x":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    "unknown field nested 900 deep": webhook_sender.encode_event(ring())[:-1]
+    + b',"x":'
+    + b"[" * 900
+    + b"]" * 900
+    + b"}",
+    "unknown field nested 33 deep": _json_bytes(
+        {**ring(), "x": {"y": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}
+    ),
     "device.id differs": _json_bytes(
         accloud_event(
             "device.updated", ALICE_ID, FRONT_DOOR, device={"id": "dev_other", "name": "x", "kind": "camera"}
@@ -281,6 +293,37 @@ def test_only_post_on_the_route(stack: Stack, method: str, path: str, status: in
     assert answer["statusCode"] == status
     if status == 405:
         assert answer["headers"]["allow"] == "POST"
+
+
+def _reshaped(change: Any) -> dict[str, Any]:
+    event = signed_event(ring())
+    change(event)
+    return event
+
+
+# name -> correctly signed event whose envelope API Gateway would never send
+BAD_ENVELOPES: dict[str, Any] = {
+    "requestContext.http a string": lambda: _reshaped(lambda e: e["requestContext"].update(http="POST")),
+    "requestContext.http a list": lambda: _reshaped(lambda e: e["requestContext"].update(http=["POST"])),
+    "a header nested 5,000 deep": lambda: _reshaped(lambda e: e["headers"].update(x=nest(5000))),
+    "20,000 headers": lambda: _reshaped(
+        lambda e: e["headers"].update({f"x-{i}": "1" for i in range(20_000)})
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ENVELOPES), ids=list(BAD_ENVELOPES))
+def test_malformed_envelopes_are_refused_with_400(stack: Stack, case: str) -> None:
+    """Was AttributeError (a 500) for an http that is no object, RecursionError for a deep one."""
+    import lambda_handler
+
+    stack.link(ALICE_ID, "lnk_a")
+    for answer in (webhook.respond(BAD_ENVELOPES[case](), client=stack.client()),
+                   lambda_handler.handler(BAD_ENVELOPES[case](), None)):  # fmt: skip
+        assert answer["statusCode"] == 400
+        assert json.loads(answer["body"]) == {"error": "invalid_request"}
+    assert stack.gateway.received() == []
+    assert not [i for i in stored_items() if i["pk"]["S"].startswith("dedupe#")]
 
 
 def test_a_redelivery_is_acknowledged_without_ringing_again(stack: Stack) -> None:

@@ -1,10 +1,13 @@
-"""Hypothesis strategies shared by the fuzz suites: odd text and arbitrary JSON values."""
+"""Hypothesis strategies shared by the fuzz suites: odd text, arbitrary JSON values, and depth and
+size bombs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hypothesis import strategies as st
+
+from tests.bombs import nest, nest_text
 
 # Unicode text as users and vendors type it: any letters and marks, controls, format characters,
 # odd spaces, symbols, private use; plus huge strings made by repetition (cheap to draw).
@@ -29,3 +32,23 @@ def other_json_type(value_now: Any) -> st.SearchStrategy[Any]:
     if isinstance(value_now, bool) or not isinstance(value_now, int):
         return json_values.filter(lambda v: type(v) is not type(value_now))
     return json_values.filter(lambda v: type(v) is not int)
+
+
+# --- depth and size bombs (skill.bounded: 32 levels, 10,000 members) --------------------------------
+# Built by loops, never recursion: json.dumps or any recursive builder would itself blow up at the
+# depths that matter. Depths just past the limit, around Python's recursion limit and far beyond.
+bomb_depths = st.sampled_from([33, 40, 999, 1000, 5000, 20_000]) | st.integers(33, 20_000)
+
+
+_shapes = st.sampled_from(["array", "object", "mixed"])
+_leaves = json_scalars | st.text(max_size=5)
+# Decoded structures (what Lambda hands the handler): too deep, or holding too many members.
+deep_values = st.builds(nest, bomb_depths, _leaves, _shapes)
+huge_values = st.builds(
+    lambda count, as_array: [0] * count if as_array else {str(i): 0 for i in range(count)},
+    st.integers(10_001, 40_000),
+    st.booleans(),
+)
+bombs = deep_values | huge_values
+# JSON text nesting too deep (what a webhook body, a cookie or an upstream answer may carry).
+deep_json_text = st.builds(nest_text, bomb_depths, _leaves, _shapes)

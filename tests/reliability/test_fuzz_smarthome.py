@@ -11,6 +11,8 @@ a required field missing or of the wrong type   INVALID_DIRECTIVE
 unknown namespace/name, payloadVersion not the  INVALID_DIRECTIVE
 interface's ("3"; SmartVision's "1.0")
 arbitrary JSON as the directive                 INVALID_DIRECTIVE
+nesting past 32 levels or over 10,000 members   INVALID_DIRECTIVE, ACCloud not asked
+anywhere (extra or replacing a field)
 unknown extra fields anywhere                   what the untouched directive gets
 odd or huge text in free-text fields            untouched answer within the field's limit,
                                                 INVALID_DIRECTIVE beyond it
@@ -44,7 +46,7 @@ from skill.privacy import pseudonyms
 from skill.smarthome import dispatch, registry  # noqa: F401  (importing dispatch registers the handlers)
 from tests.alexa_schema import AlexaSchema
 from tests.reliability.harness import DynamoFaults, World, rows
-from tests.reliability.strategies import json_values, odd_text, other_json_type
+from tests.reliability.strategies import bombs, json_values, odd_text, other_json_type
 
 GRANT_NAMESPACE = "Alexa.Authorization"
 SESSION = "fuzz-session-1"
@@ -261,8 +263,8 @@ def _dig(tree: Any, *path: Any) -> Any:
 
 
 def _salvaged_namespace(event: dict[str, Any]) -> str:
-    header = _dig(event, "directive", "header")
-    return str(header.get("namespace", "")) if isinstance(header, dict) else ""
+    namespace = _dig(event, "directive", "header", "namespace")
+    return namespace if isinstance(namespace, str) else ""
 
 
 def malformed(event: dict[str, Any]) -> str:
@@ -404,6 +406,30 @@ def test_unknown_extra_fields_change_nothing(fx: Fixture, key: str, extras: list
         if isinstance(holder, dict):
             holder[name] = value
     assert answer(fx, event) == KINDS[key].untouched
+
+
+@given(
+    key=st.sampled_from(list(KINDS)),
+    spot=st.sampled_from(_EXTRA_SPOTS),
+    replace=st.booleans(),
+    bomb=bombs,
+    data=st.data(),
+)
+def test_depth_and_size_bombs_anywhere_are_invalid_directives(
+    fx: Fixture, key: str, spot: tuple[Any, ...], replace: bool, bomb: Any, data: st.DataObject
+) -> None:
+    """Lambda hands over a decoded dict nesting past 32 levels or holding over 10,000 members: an
+    extra field, or a field the skill reads, replaced. INVALID_DIRECTIVE, ACCloud never asked."""
+    event = fx.event(key)
+    holder = _dig(event, *spot) if spot else event
+    assume(isinstance(holder, dict))
+    known = sorted(k for k in holder if k != "directive")  # without "directive": no Smart Home event
+    name = data.draw(st.sampled_from(known)) if replace and known else "zq_extra"
+    holder[name] = bomb
+    calls = sum(fx.world.accloud.request_counts().values())
+    assert answer(fx, event) == malformed(event)
+    if KINDS[key].name != "SessionConnected":  # answer() opens a session for that one first
+        assert sum(fx.world.accloud.request_counts().values()) == calls
 
 
 # (path, limit): free text the skill passes on or echoes; beyond the limit the directive is malformed.

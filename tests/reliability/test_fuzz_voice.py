@@ -5,8 +5,9 @@ configured skill id (or that presents none) is refused with ``RequestRefused`` b
 read, called or stored. Every other envelope, however mangled, gets a response envelope
 (``{"version": "1.0", "response": {...}}``) and never an exception. Skill events may raise for a
 failure a redelivery could fix (DynamoDB, ACCloud unreachable); with healthy backends no fuzzed
-event may raise. Tokens in skill events are never real here and nobody is stored, so no envelope
-may write to the table.
+event may raise. An envelope nesting past 32 levels or holding over 10,000 members is answered
+``error_generic`` before anything (ask-sdk, ACCloud, DynamoDB) reads it. Tokens in skill events
+are never real here and nobody is stored, so no envelope may write to the table.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import lambda_handler
-from skill.voice.dispatch import RequestRefused
+from skill.voice.dispatch import RequestRefused, generic_error_answer
 from skill.voice.skill_events import is_skill_event
 from tests.reliability.harness import DynamoFaults, World, rows
-from tests.reliability.strategies import json_values, odd_text
+from tests.reliability.strategies import bombs, json_values, odd_text
 from tests.voice import envelopes
 from tests.voice.envelopes import SKILL_ID, camera_slot
 
@@ -198,6 +199,26 @@ def test_any_request_type_is_answered(fx: Fixture, case, request_type: str) -> N
     if is_skill_event(request_type):  # tokens in skill events are never real here (module docstring)
         event = _with_token_replaced(event, fx.token, BOGUS_TOKEN)
     check(fx, event)
+
+
+@given(name=st.sampled_from(list(bases("token"))), data=st.data(), replace=st.booleans(), bomb=bombs)
+def test_depth_and_size_bombs_are_answered_generically_before_anything_reads_them(
+    fx: Fixture, name: str, data: st.DataObject, replace: bool, bomb: Any
+) -> None:
+    """Nesting past 32 levels or over 10,000 members, as an extra field or in place of one the skill
+    reads: ``error_generic`` (or the refusal of a foreign envelope), ACCloud never asked."""
+    event = copy.deepcopy(bases(fx.token)[name])
+    candidates = [p for p in paths(event) if p not in (("version",), ("request",))]
+    path = data.draw(st.sampled_from(candidates))
+    parent = _dig(event, path[:-1]) if len(path) > 1 else event
+    if replace or not isinstance(parent, dict):
+        parent[path[-1]] = bomb
+    else:
+        parent["zqExtra"] = bomb
+    calls = sum(fx.world.accloud.request_counts().values())
+    answer = check(fx, event)
+    assert answer is None or answer == generic_error_answer(_dig(event, ("request", "locale")))
+    assert sum(fx.world.accloud.request_counts().values()) == calls
 
 
 def _with_token_replaced(tree: Any, token: str, replacement: str) -> Any:

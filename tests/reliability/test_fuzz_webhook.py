@@ -7,6 +7,11 @@ well-formed event, correctly signed, with or    202 accepted; every Event Gatewa
 without fields the skill does not know          causes is valid (the stand-in accepts it); no
                                                 unknown field reaches the table or a message
 malformed event, correctly signed               400; nothing stored, nothing sent
+JSON nesting past 32 levels in any field,       400 (413 over 64 KiB); nothing stored, nothing
+correctly signed                                sent
+a huge container in a field the skill ignores   202 (413 over 64 KiB)
+an envelope nesting past 32 levels or holding   400; nothing stored, nothing sent
+over 10,000 members
 any body, signature wrong/stale/garbled/absent  401; nothing stored, nothing sent
 arbitrary HTTP envelope (method, path, headers, never raises, 4xx; nothing stored or sent
 body, base64 flag)
@@ -39,7 +44,15 @@ from skill.privacy import pseudonyms
 from skill.proactive import events, grants, lwa
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.reliability.harness import DynamoFaults, World, rows
-from tests.reliability.strategies import json_scalars, json_values, odd_text, other_json_type, unicode_text
+from tests.reliability.strategies import (
+    bombs,
+    deep_json_text,
+    json_scalars,
+    json_values,
+    odd_text,
+    other_json_type,
+    unicode_text,
+)
 
 PATH = "/webhooks/accloud"
 MAX_BODY = 65536  # ZOSI_WEBHOOK_MAX_BODY_BYTES: larger bodies are refused (413) before the signature
@@ -371,6 +384,38 @@ def body_size(event: dict[str, Any]) -> int:
     )
 
 
+# --- depth and size bombs, correctly signed -------------------------------------------------------------
+
+_BOMB_SLOT = "zq-bomb-slot"
+
+
+@st.composite
+def with_bomb(draw: st.DrawFn) -> bytes:
+    """A well-formed event with JSON nesting past skill.bounded's 32 levels in a known or an unknown
+    field (the body's text is spliced: no encoder survives the depths drawn)."""
+    event = draw(well_formed())
+    field = draw(st.sampled_from(sorted(k for k in event if k in events._FIELDS)) | unknown_names)
+    event[field] = _BOMB_SLOT
+    return encode(event).replace(json.dumps(_BOMB_SLOT).encode(), draw(deep_json_text).encode(), 1)
+
+
+@given(raw=with_bomb())
+@example(raw=b'{"id":"evt_deep1","x":' + b"[" * 20_000 + b"]" * 20_000 + b"}")
+# ^ was a RecursionError: 500, and ACCloud's redeliveries forever
+def test_depth_bombs_signed_correctly_are_refused_with_400(linked: World, raw: bytes) -> None:
+    assert_refused(linked, signed(raw), 400 if len(raw) <= MAX_BODY else 413)
+
+
+@given(raw=well_formed().map(encode), where=st.sampled_from(["headers", "requestContext"]), bomb=bombs)
+def test_an_envelope_nesting_too_deep_or_holding_too_much_is_refused_with_400(
+    linked: World, raw: bytes, where: str, bomb: Any
+) -> None:
+    """API Gateway never sends one; a correctly signed body does not make it acceptable."""
+    event = signed(raw)
+    event[where]["zq-extra"] = bomb
+    assert_refused(linked, event, 400)
+
+
 # --- bad signatures ----------------------------------------------------------------------------------
 
 
@@ -470,3 +515,16 @@ def test_well_formed_events_are_accepted_and_every_message_is_valid(
         assert requests, "no DynamoDB request seen: the check below would prove nothing"
         stored = "\n".join(requests)
         assert MARKER_FIELD not in stored and marker not in stored, "an unknown field went to DynamoDB"
+
+
+@given(event=well_formed(), field=unknown_names, count=st.integers(5_000, 40_000))
+def test_a_huge_container_in_a_field_the_skill_does_not_read_costs_no_more_than_its_size(
+    linked: World, event: dict[str, Any], field: str, count: int
+) -> None:
+    """Within the body limit it is dropped unread (the event still counts); beyond it, 413."""
+    event[field] = [0] * count
+    raw = encode(event)
+    status, body, _, _ = deliver(linked, signed(raw), refused=False)
+    assert (status, body) == (
+        (202, {"status": "accepted"}) if len(raw) <= MAX_BODY else (413, {"error": "too_large"})
+    )

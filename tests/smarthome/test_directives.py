@@ -15,6 +15,7 @@ import pytest
 
 from skill.local import demo_data
 from skill.local.http_server import LoopbackServer
+from tests.bombs import nest
 from tests.smarthome.conftest import directive, discover, invoke
 
 STREAM_REQUEST = {
@@ -184,16 +185,21 @@ def test_stream_uses_the_best_configuration_the_camera_really_has(
     assert stream["uri"] == accloud.minted_streams()[-1]["uri"]
 
 
-def test_warm_stream_directive_makes_one_accloud_call(accloud, tokens, alexa_schema) -> None:
-    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
-    event = directive(
+def stream_directive(token: str, endpoint: dict) -> dict:
+    """InitializeCameraStreams for ``endpoint`` with its cookie, asking for STREAM_REQUEST."""
+    return directive(
         "Alexa.CameraStreamController",
         "InitializeCameraStreams",
-        tokens["alice"],
+        token,
         endpoint_id=endpoint["endpointId"],
         cookie=endpoint["cookie"],
         payload=STREAM_REQUEST,
     )
+
+
+def test_warm_stream_directive_makes_one_accloud_call(accloud, tokens, alexa_schema) -> None:
+    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
+    event = stream_directive(tokens["alice"], endpoint)
     invoke(event, alexa_schema)  # the token is now cached from discovery as well
     accloud.reset_request_counts()
     invoke(event, alexa_schema)
@@ -309,6 +315,8 @@ INVALID, EXPIRED, OUTAGE = (
     "EXPIRED_AUTHORIZATION_CREDENTIAL",
     "BRIDGE_UNREACHABLE",
 )
+DEEP_JSON = b'{"x":' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+HUGE_JSON = b'{"devices":[' + b",".join([b"0"] * 1_500_000) + b"]}"
 UNKNOWN_CHALLENGE = 'Bearer realm="accloud", error="invalid_token", error_description="token_unknown"'
 
 # case -> (fault, value, Alexa error type). fault: a reference-ACCloud fault (set_fault with value), or
@@ -364,6 +372,15 @@ ACCLOUD_FAILURES: dict[str, tuple[str, Any, str]] = {
         "answer",
         _bearer(403, 'Bearer realm="accloud", error="invalid_request"'),
         OUTAGE,
+    ),
+    # Depth and size bombs (skill.bounded): were RecursionError -> INTERNAL_ERROR, or parsed at any size.
+    "200 nested 20,000 deep": ("answer", Canned(200, DEEP_JSON), OUTAGE),
+    "200 of 3 MB": ("answer", Canned(200, HUGE_JSON), OUTAGE),
+    "409 nested 20,000 deep": ("answer", Canned(409, DEEP_JSON), OUTAGE),
+    "401 Bearer invalid_token, body nested 20,000 deep": (
+        "answer",
+        Canned(401, DEEP_JSON, (("WWW-Authenticate", UNKNOWN_CHALLENGE),)),
+        INVALID,
     ),
 }
 
@@ -466,6 +483,63 @@ def test_malformed_directives(accloud, tokens, alexa_schema, mutate, error_type)
     mutate(event)
     answer = invoke(event, alexa_schema)
     assert answer["event"]["payload"]["type"] == error_type
+
+
+def test_a_malformed_cookie_is_treated_as_absent(accloud, tokens, alexa_schema) -> None:
+    """Too deep for json (was RecursionError -> INTERNAL_ERROR), too large, or not JSON: the stream
+    directive asks ACCloud for the best requested profile, as for an endpoint without a cookie."""
+    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
+    for profiles in ("[" * 5000 + "]" * 5000, "[" * 2400 + "]" * 2400, "[" * 40 + "]" * 40, "[[", "x" * 6000):
+        answer = initialize_streams(
+            tokens["alice"], {**endpoint, "cookie": {"profiles": profiles}}, alexa_schema, STREAM_REQUEST
+        )
+        assert answer["event"]["header"]["name"] == "Response", answer
+        (stream,) = answer["event"]["payload"]["cameraStreams"]
+        assert (stream["resolution"], stream["audioCodec"]) == ({"width": 1920, "height": 1080}, "AAC")
+        assert accloud.minted_streams()[-1]["profile"]["width"] == 1920
+
+
+DEEP_DIRECTIVES = {
+    "payload field 5,000 deep": lambda e: e["directive"]["payload"].update(extra=nest(5000)),
+    "cookie value 5,000 deep": lambda e: e["directive"]["endpoint"]["cookie"].update(profiles=nest(5000)),
+    "header namespace 5,000 deep": lambda e: e["directive"]["header"].update(namespace=nest(5000)),
+    "payload just past the depth limit": lambda e: e["directive"]["payload"].update(extra=nest(40)),
+    "payload list of 20,000 items": lambda e: e["directive"]["payload"].update(extra=[0] * 20_000),
+}
+
+
+@pytest.mark.parametrize("mutate", DEEP_DIRECTIVES.values(), ids=DEEP_DIRECTIVES.keys())
+def test_deep_or_huge_directives_are_invalid_directives(accloud, tokens, alexa_schema, mutate) -> None:
+    """Lambda hands the handler a decoded dict, which may still nest deeper than any later walk
+    (str, json.dumps) survives: INVALID_DIRECTIVE before anything reads it, ACCloud never asked."""
+    event = stream_directive(tokens["alice"], discover(tokens["alice"], alexa_schema)["Garage"])
+    mutate(event)
+    accloud.reset_request_counts()
+    answer = invoke(event, alexa_schema)
+    assert answer["event"]["payload"]["type"] == "INVALID_DIRECTIVE"
+    assert accloud.request_counts() == {}
+
+
+FOREIGN_PAYLOADS = {
+    "no profile the camera has": {
+        "cameraStreams": [{**STREAM_REQUEST["cameraStreams"][0], "videoCodec": "MJPEG"}]
+    },
+    "cameraStreams malformed": {"cameraStreams": "all"},
+    "resolution malformed": {"cameraStreams": [{**STREAM_REQUEST["cameraStreams"][0], "resolution": {}}]},
+}
+
+
+@pytest.mark.parametrize("payload", FOREIGN_PAYLOADS.values(), ids=FOREIGN_PAYLOADS.keys())
+def test_someone_elses_endpoint_is_no_such_endpoint_whatever_the_payload(
+    accloud, tokens, alexa_schema, payload
+) -> None:
+    """Ownership first: Bob learns nothing about Alice's camera (was INVALID_VALUE / INVALID_DIRECTIVE)."""
+    alices = discover(tokens["alice"], alexa_schema)["Front Door"]
+    answer = initialize_streams(tokens["bob"], alices, alexa_schema, payload)
+    assert answer["event"]["payload"]["type"] == "NO_SUCH_ENDPOINT"
+    assert not accloud.minted_streams()
+    own = initialize_streams(tokens["alice"], alices, alexa_schema, payload)  # the payload's own error
+    assert own["event"]["payload"]["type"] in ("INVALID_VALUE", "INVALID_DIRECTIVE")
 
 
 @pytest.mark.parametrize("event", [{"directive": None}, {"directive": {"header": "x"}}, {"directive": {}}])

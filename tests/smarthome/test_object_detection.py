@@ -127,6 +127,17 @@ def test_classes_the_camera_cannot_detect_are_refused_with_the_interfaces_error(
     assert "context" not in answer
 
 
+@pytest.mark.parametrize("requested", [classes("package"), "all", [{"imageNetClass": "Nope!"}]])
+def test_someone_elses_camera_is_no_such_endpoint_whatever_the_payload(
+    accloud, tokens, alexa_schema, requested
+) -> None:
+    """Ownership first (was INVALID_VALUE / INVALID_DIRECTIVE for Alice's camera, asked by Bob)."""
+    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
+    answer = send(set_classes_directive(tokens["bob"], endpoint, requested), alexa_schema)
+    assert answer["event"]["header"]["name"] == "ErrorResponse"
+    assert answer["event"]["payload"]["type"] == "NO_SUCH_ENDPOINT"
+
+
 @pytest.mark.parametrize("requested", [["Person"], ["PERSON"], ["person", "person"], ["person", "Person"]])
 def test_tolerated_spellings(accloud, tokens, alexa_schema, requested) -> None:
     """Not what Alexa sends (so not schema-checked as a directive), but harmless: case and repeats."""

@@ -129,6 +129,27 @@ def test_offer_to_someone_elses_camera(rtc_cloud, tokens, alexa_schema) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        (
+            "InitiateSessionWithOffer",
+            {"sessionId": "bad id/with slash", "offer": {"format": "SDP", "value": "v=0"}},
+        ),
+        ("InitiateSessionWithOffer", {"sessionId": "s-3", "offer": {"format": "JSON", "value": "v=0"}}),
+        ("SessionConnected", {}),
+        ("SessionDisconnected", {"sessionId": ".."}),
+    ],
+)
+def test_someone_elses_camera_is_no_such_endpoint_whatever_the_payload(
+    rtc_cloud, tokens, alexa_schema, name, payload
+) -> None:
+    """Ownership first (was INVALID_DIRECTIVE): nothing in the answer depends on Alice's endpoint."""
+    endpoint = discover(tokens["alice"], alexa_schema)["Front Door"]
+    event = directive(NAMESPACE, name, tokens["bob"], endpoint_id=endpoint["endpointId"], payload=payload)
+    assert invoke(event, alexa_schema)["event"]["payload"]["type"] == "NO_SUCH_ENDPOINT"
+
+
+@pytest.mark.parametrize(
     "payload",
     [
         {"sessionId": "s", "offer": {"format": "JSON", "value": "v=0"}},

@@ -106,6 +106,13 @@ EXCHANGE_FAILURES: list[tuple[str, Callable[[LwaServer], str], type[Exception]]]
         LwaUnavailable,
     ),
     ("200 huge answer", _answer(200, b'{"pad": "' + b"x" * 70_000 + b'"}'), LwaUnavailable),
+    # Depth bombs under the size limit (skill.bounded): were a RecursionError, no typed failure.
+    ("200 nested 20,000 deep", _answer(200, b"[" * 20_000 + b"]" * 20_000), LwaUnavailable),
+    (
+        "400 nested 20,000 deep",
+        _answer(400, b'{"error":' + b"[" * 20_000 + b"]" * 20_000 + b"}"),
+        LwaRejected,
+    ),
 ]
 
 

@@ -19,6 +19,7 @@ from skill.config import Settings
 from skill.local.accloud_server import AccloudServer
 from skill.voice import dispatch, strings
 from skill.voice.turn import ACCLOUD_BUDGET_SECONDS
+from tests.bombs import nest
 from tests.voice.envelopes import camera_slot, intent, launch, stack
 
 # The shared fixtures (registered here by assignment, as test_handlers.py does).
@@ -132,3 +133,28 @@ def test_a_request_whose_intent_is_not_an_intent_object_is_routed_without_error(
     assert "response" in answer
     failures = [r.__dict__.get("fields", {}).get("error_code") for r in caplog.records]
     assert "AttributeError" not in failures  # (no handler takes the type: that is a DispatchException)
+
+
+DEEP_ENVELOPES = {
+    "request type 5,000 deep": lambda e: e["request"].update(type=nest(5000)),
+    "a context field 5,000 deep": lambda e: e["context"].update(Extra=nest(5000)),
+    "slot value just past the limit": lambda e: e["request"]["intent"]["slots"]["camera"].update(
+        value=nest(40)
+    ),
+    "20,000 slots": lambda e: e["request"]["intent"]["slots"].update({f"s{i}": {} for i in range(20_000)}),
+}
+
+
+@pytest.mark.parametrize("mutate", DEEP_ENVELOPES.values(), ids=DEEP_ENVELOPES.keys())
+def test_a_deep_or_huge_envelope_is_answered_generically_before_anything_reads_it(
+    voice_stack: AccloudServer, mutate: Any
+) -> None:
+    """Was a RecursionError out of the handler (str() of the type) or deep in ask-sdk's deserializer."""
+    import lambda_handler
+
+    envelope = gazebo_status(fresh_token())
+    mutate(envelope)
+    cloud = FakeCloud()
+    assert dispatch.handle(envelope, None, cloud.factory) == dispatch.generic_error_answer("en-US")
+    assert cloud.built == []  # refused before a turn (or its ACCloud client) existed
+    assert lambda_handler.handler(envelope, None) == dispatch.generic_error_answer("en-US")
