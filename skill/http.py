@@ -1,7 +1,13 @@
-"""One outbound HTTP plumbing (ACCloud, Login with Amazon, the Event Gateway, and botocore's AWS calls):
-a deadline, pooled connections whose answers are bounded by it as a whole, and the retry rule.
+"""One outbound HTTP plumbing (ACCloud, Login with Amazon, the Event Gateway, the Secrets extension, and
+botocore's AWS calls): a deadline, pooled connections whose answers are bounded by it as a whole, and
+the retry rule.
 
-urllib3's (and botocore's) read timeout bounds each socket read, so an upstream that answers one
+The skill's own clients go over the standard library's http.client and ssl (certificates and host
+names verified by ``ssl.create_default_context``), kept alive per origin in a ``Pool``: urllib3's
+import (~40 ms of CPU with the ``importlib.metadata`` it pulls in) would be most of a cold stream
+directive's own cost. Only botocore still uses urllib3, where DynamoDB or KMS are used anyway.
+
+A socket read timeout (http.client's, urllib3's, botocore's) bounds each read, so an upstream that answers one
 byte every few hundred milliseconds would hold a call for as long as it likes. Here every answer
 is cut at the deadline instead: when a request is sent under a deadline, a watchdog timer shuts
 the connection's socket down at the moment the deadline passes, which ends a blocked read on the
@@ -12,7 +18,7 @@ clients, and as the ambient deadline of the request being handled (``bounded_by`
 variable, so threads started with ``contextvars.copy_context`` keep it) for code that cannot take
 one as an argument: botocore's clients (``bound_botocore``) and the grant-refresh lease wait.
 
-Cheap to import: urllib3 and botocore are imported only when a pool or client is built.
+Cheap to import: http.client is imported with the first request, botocore with the first client.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import urllib3
+    import ssl
+    from email.message import Message
+    from http.client import HTTPConnection
 
 MIN_ATTEMPT_SECONDS = 0.2  # with less time left, a (re)try cannot succeed anyway
 
@@ -86,40 +94,52 @@ class Reply:
     """A complete answer, read within the deadline."""
 
     status: int
-    headers: Mapping[str, str]
+    headers: Message  # case-insensitive ``get``
     data: bytes
 
 
 class Pool:
-    """A lazily created urllib3 PoolManager (one per upstream and container) whose connections are cut
-    at the deadline of the request they carry."""
+    """Kept-alive connections, per (scheme, host, port), for one upstream and container: at most
+    ``maxsize`` idle ones per origin and ``num_pools`` origins (the least recently used is closed).
+    Thread-safe: a connection is taken out while it carries a request and handed back after."""
 
     def __init__(self, *, num_pools: int, maxsize: int) -> None:
         self._num_pools, self._maxsize = num_pools, maxsize
         self._lock = threading.Lock()
-        self._manager: urllib3.PoolManager | None = None
+        self._idle: dict[_Origin, list[HTTPConnection]] = {}
 
-    def manager(self) -> urllib3.PoolManager:
-        manager = self._manager
-        if manager is None:
-            with self._lock:
-                if self._manager is None:
-                    import urllib3
+    def take(self, origin: _Origin) -> HTTPConnection | None:
+        """An idle connection to ``origin`` that still looks alive, if any."""
+        with self._lock:
+            idle = self._idle.get(origin)
+            while idle:
+                connection = idle.pop()
+                if _looks_alive(connection):
+                    return connection
+                connection.close()
+        return None
 
-                    created = urllib3.PoolManager(
-                        num_pools=self._num_pools, maxsize=self._maxsize, retries=False, block=False
-                    )
-                    created.pool_classes_by_scheme = _urllib3_pool_classes()
-                    self._manager = created
-                manager = self._manager
-        return manager
+    def give_back(self, origin: _Origin, connection: HTTPConnection) -> None:
+        closing: list[HTTPConnection] = []
+        with self._lock:
+            idle = self._idle.pop(origin, [])
+            self._idle[origin] = idle  # now the most recently used origin
+            (idle if len(idle) < self._maxsize else closing).append(connection)
+            while len(self._idle) > self._num_pools:
+                closing.extend(self._idle.pop(next(iter(self._idle))))
+        for stale in closing:
+            stale.close()
 
     def reset(self) -> None:
-        """Drop the pooled connections (tests point the clients at new stand-ins)."""
+        """Close the idle connections (tests point the clients at new stand-ins)."""
         with self._lock:
-            if self._manager is not None:
-                self._manager.clear()
-            self._manager = None
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+
+_Origin = tuple[str, str, int]  # (scheme, host, port)
 
 
 def request(
@@ -135,36 +155,138 @@ def request(
     max_bytes: int | None = None,
 ) -> Reply:
     """One HTTP exchange, over by ``deadline`` (or the ambient deadline, if earlier) whatever the
-    upstream does. At most ``max_bytes`` of the body are read. Raises ``Unreachable``."""
-    import urllib3
+    upstream does: connecting, sending, the status line, the headers and the body. At most
+    ``max_bytes`` of the body are read. Raises ``Unreachable``.
 
+    The one retry: a kept connection that fails before any byte of the answer arrived (the upstream
+    closed it while idle) is replaced by a new one, as the request cannot have been answered."""
+    origin, target = _split(url)
     with bounded_by(deadline) as effective:
-        remaining = effective.remaining()
-        if remaining < MIN_ATTEMPT_SECONDS:
-            raise Unreachable("no time left")
-        timeout = urllib3.Timeout(connect=min(connect_timeout, remaining), read=min(read_timeout, remaining))
-        try:
-            response = pool.manager().request(
-                method,
-                url,
-                body=body,
-                headers=dict(headers),
-                timeout=timeout,
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
+        kept = pool.take(origin)
+        while True:
+            if not effective.allows():
+                if kept is not None:
+                    kept.close()
+                raise Unreachable("no time left")
             try:
-                data = response.read() if max_bytes is None else response.read(max_bytes)
-            finally:
-                response.release_conn()
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if effective.remaining() <= 0:
-                raise Unreachable("deadline passed") from None
-            raise Unreachable(type(exc).__name__) from None
-        if effective.remaining() <= 0:  # the watchdog may have cut it: a partial answer is no answer
-            raise Unreachable("deadline passed")
-    return Reply(response.status, response.headers, data)
+                return _exchange(
+                    pool, origin, kept, method, target, effective,
+                    connect_timeout, read_timeout, headers, body, max_bytes,
+                )  # fmt: skip
+            except _KeptConnectionDied:
+                kept = None
+
+
+class _KeptConnectionDied(Exception):
+    """A kept connection failed before the answer's first byte: worth one new connection."""
+
+
+def _exchange(
+    pool: Pool,
+    origin: _Origin,
+    kept: HTTPConnection | None,
+    method: str,
+    target: str,
+    deadline: Deadline,
+    connect_timeout: float,
+    read_timeout: float,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    max_bytes: int | None,
+) -> Reply:
+    import http.client
+
+    connection = kept
+    watchdog = None
+    answered = False
+    try:
+        if connection is None:
+            connection = _connect(origin, min(connect_timeout, deadline.remaining()))
+        connection.sock.settimeout(min(read_timeout, deadline.remaining()))
+        watchdog = _Watchdog(connection.sock, deadline.remaining())
+        connection.request(method, target, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        answered = True
+        data = response.read() if max_bytes is None else response.read(max_bytes)
+        watchdog.cancel()
+    except (OSError, http.client.HTTPException) as exc:
+        if watchdog is not None:
+            watchdog.cancel()
+        if connection is not None:
+            connection.close()
+        if deadline.remaining() <= 0:
+            raise Unreachable("deadline passed") from None
+        if kept is not None and not answered and _closed_by_upstream(exc):
+            raise _KeptConnectionDied from None
+        raise Unreachable(type(exc).__name__) from None
+    if deadline.remaining() <= 0:  # the watchdog may have cut it: a partial answer is no answer
+        connection.close()
+        raise Unreachable("deadline passed")
+    if response.isclosed() and not response.will_close:  # read to its end, and the upstream keeps it
+        pool.give_back(origin, connection)
+    else:
+        connection.close()
+    return Reply(response.status, response.msg, data)
+
+
+def _split(url: str) -> tuple[_Origin, str]:
+    """((scheme, host, port), request target) of an absolute http(s) URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise Unreachable("not an http(s) URL")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]), target
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _connect(origin: _Origin, timeout: float) -> HTTPConnection:
+    import http.client
+
+    scheme, host, port = origin
+    connection = (
+        http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context())
+        if scheme == "https"
+        else http.client.HTTPConnection(host, port, timeout=timeout)
+    )
+    connection.connect()
+    return connection
+
+
+_tls: list[ssl.SSLContext] = []
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One per container (loading the CA store costs a few ms): certificates and host names verified."""
+    if not _tls:
+        import ssl
+
+        _tls.append(ssl.create_default_context())
+    return _tls[0]
+
+
+def _looks_alive(connection: HTTPConnection) -> bool:
+    """Whether an idle connection may carry a request: readable while idle means the upstream closed
+    it (or sent what nobody asked for), so it is not reused."""
+    import select
+
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _closed_by_upstream(exc: BaseException) -> bool:
+    import ssl
+
+    return isinstance(exc, ConnectionError | ssl.SSLEOFError)
 
 
 # --- the watchdog ------------------------------------------------------------------------------
@@ -238,12 +360,6 @@ def _pool_classes(name: str, http_pool: type, https_pool: type) -> dict[str, typ
 
         found = _classes[name] = {"http": cut(http_pool), "https": cut(https_pool)}
     return found
-
-
-def _urllib3_pool_classes() -> dict[str, type]:
-    import urllib3
-
-    return _pool_classes("urllib3", urllib3.HTTPConnectionPool, urllib3.HTTPSConnectionPool)
 
 
 # --- botocore -----------------------------------------------------------------------------------

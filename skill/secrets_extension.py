@@ -6,19 +6,18 @@ With the extension's layer attached, Lambda runs it beside the function; it serv
 ``X-Aws-Parameters-Secrets-Token``, and answers with Secrets Manager's GetSecretValue JSON, from a
 cache it keeps for ``SECRETS_MANAGER_TTL`` seconds. Errors carry their type in ``X-Amzn-Errortype``.
 
-http.client, not urllib3: it is what urllib3 itself builds on, so it costs nothing while the
-ACCloud client imports urllib3, and ~45 ms less than urllib3 (with the ``importlib.metadata`` it
-pulls in) on the development machine once nothing else on the stream path does. botocore
-(~0.25-0.4 s of a cold start) stays out of a container that only streams.
+Over ``skill.http`` (http.client, kept alive, the one retry on a connection the extension closed
+while idle): no urllib3, and botocore (~0.25-0.4 s of a cold start) stays out of a container that
+only streams.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import threading
 from urllib.parse import quote
+
+from skill import http
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105  (a header name)
 ERROR_TYPE_HEADER = "X-Amzn-Errortype"
@@ -43,31 +42,20 @@ class SecretError(RuntimeError):
     """The extension answered with Secrets Manager's error for this secret (its type is the message)."""
 
 
-_lock = threading.Lock()
-_connections: dict[int, http.client.HTTPConnection] = {}
+_pool = http.Pool(num_pools=1, maxsize=1)  # secrets are read once per cache period anyway
 
 
 def _get(port: int, path: str, token: str) -> tuple[int, str, bytes]:
     """(status, X-Amzn-Errortype, body) of one GET, on a kept-alive connection to localhost."""
-    with _lock:  # one request at a time; secrets are read once per cache period anyway
-        kept = _connections.pop(port, None)
-        while True:
-            connection = kept or http.client.HTTPConnection("localhost", port, timeout=TIMEOUT)
-            try:
-                connection.request("GET", path, headers={TOKEN_HEADER: token})
-                answer = connection.getresponse()
-                body = answer.read(MAX_BODY_BYTES + 1)
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                if kept is not None:  # the extension closed an idle connection: once more, afresh
-                    kept = None
-                    continue
-                raise ExtensionUnavailable(f"no answer ({type(exc).__name__})") from None
-            if answer.isclosed() and not answer.will_close:
-                _connections[port] = connection
-            else:
-                connection.close()
-            return answer.status, answer.getheader(ERROR_TYPE_HEADER) or "", body
+    try:
+        reply = http.request(
+            _pool, "GET", f"http://localhost:{port}{path}", deadline=http.Deadline(TIMEOUT),
+            connect_timeout=TIMEOUT, read_timeout=TIMEOUT, headers={TOKEN_HEADER: token},
+            max_bytes=MAX_BODY_BYTES + 1,
+        )  # fmt: skip
+    except http.Unreachable as exc:
+        raise ExtensionUnavailable(f"no answer ({exc})") from None
+    return reply.status, reply.headers.get(ERROR_TYPE_HEADER) or "", reply.data
 
 
 def secret_string(secret_id: str, port: int) -> str:
@@ -93,8 +81,5 @@ def secret_string(secret_id: str, port: int) -> str:
 
 
 def reset() -> None:
-    """Close the kept connections (tests start and stop stand-ins on new ports)."""
-    with _lock:
-        for connection in _connections.values():
-            connection.close()
-        _connections.clear()
+    """Close the kept connection (tests start and stop stand-ins on new ports)."""
+    _pool.reset()

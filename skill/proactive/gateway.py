@@ -1,7 +1,7 @@
 """Alexa Event Gateway client: send one message to one account link, and act on the answer.
 
 * The URL is ``settings().gateway_url(link region)``; HTTPS only (plain http to loopback in local
-  mode, see ``check_outbound_url``). One urllib3 pool per container.
+  mode, see ``check_outbound_url``). One connection pool per container.
 * The bearer is the link's Login-with-Amazon access token (``grants.valid_access_token``); the
   same token goes in the message's scope, so messages are built by a callable taking the token.
 * 202 is success. 401: ``grants.force_refresh`` once, rebuild, retry. 403

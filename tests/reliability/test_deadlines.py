@@ -2,7 +2,7 @@
 
 Runs on the embedded local stack (moto's *server*, reference ACCloud, LWA and Event Gateway stand-ins)
 with a ``harness.FaultProxy`` in front of the faulted upstream; one case per row of
-``matrix.SOCKET_CASES`` (the table in docs/reliability.md). urllib3's and botocore's read timeouts
+``matrix.SOCKET_CASES`` (the table in docs/reliability.md). http.client's and botocore's read timeouts
 bound each socket read only: a trickle of one byte per 50 ms passes every read and, without the
 deadline plumbing in ``skill.http``, holds a call for minutes.
 
@@ -12,6 +12,8 @@ about a second; the assertions hold the answer to that time, which is inside Ale
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 import uuid
@@ -321,6 +323,67 @@ def test_a_connection_handed_back_is_kept_not_cut() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _DropsSecondRequest:
+    """On 127.0.0.1: answers the first request on each connection with a kept-alive 204; on the
+    second request on the same connection it sends ``then`` and closes (an idle timeout racing the
+    request when ``then`` is empty)."""
+
+    def __init__(self, then: bytes) -> None:
+        self.then = then
+        self.requests = self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                self.connections += 1
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, contextlib.suppress(OSError):
+            for answer in (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", self.then):
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = client.recv(4096)
+                    if not chunk:
+                        return
+                    received += chunk
+                self.requests += 1
+                client.sendall(answer)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.parametrize(("then", "answers"), [(b"", [204, 204]), (b"HTTP/1.1 2", [204, "Unreachable"])])
+def test_only_a_kept_connection_closed_before_its_answer_is_retried(then: bytes, answers: list[Any]) -> None:
+    """A kept connection the upstream closed without a byte of answer: the request goes once more on a
+    new connection. Once the answer has begun, it is not sent again (it may have been acted on)."""
+    from skill import http
+
+    server = _DropsSecondRequest(then)
+    pool = http.Pool(num_pools=1, maxsize=1)
+    seen: list[Any] = []
+    try:
+        for _ in answers:
+            try:
+                reply = http.request(
+                    pool, "GET", f"{server.url}/", deadline=http.Deadline(2.0),
+                    connect_timeout=1, read_timeout=1, headers={},
+                )  # fmt: skip
+                seen.append(reply.status)
+            except http.Unreachable:
+                seen.append("Unreachable")
+    finally:
+        pool.reset()
+        server.close()
+    assert seen == answers
+    assert (server.requests, server.connections) == ((3, 2) if then == b"" else (2, 1))
 
 
 def test_the_documented_socket_table_is_the_tested_one() -> None:

@@ -166,14 +166,15 @@ def test_rotation_through_the_extension_takes_effect_within_the_cache_period(
 
 
 # A fresh interpreter, as a new Lambda container: import the entry point, answer the directives,
-# report what was answered and whether botocore was ever imported.
+# report what was answered and whether botocore or urllib3 was ever imported.
 SCRIPT = """
 import json, sys
 jobs = json.loads(sys.stdin.read())
 import lambda_handler
 answers = [lambda_handler.handler(event, None)["event"]["header"]["name"] for event in jobs]
 loaded = sorted(m for m in sys.modules if m.startswith("botocore"))
-print(json.dumps({"answers": answers, "botocore": loaded}))
+urllib3 = sorted(m for m in sys.modules if m.startswith("urllib3"))
+print(json.dumps({"answers": answers, "botocore": loaded, "urllib3": urllib3}))
 """
 
 
@@ -202,6 +203,7 @@ def test_stream_webrtc_and_report_state_never_import_botocore(stack: BenchStack)
     seen = fresh_container(stack, jobs)
     assert seen["answers"] == ["Response", "AnswerGeneratedForSession", "StateReport"]
     assert seen["botocore"] == []
+    assert seen["urllib3"] == []
 
 
 def test_without_the_extension_the_same_container_pays_for_botocore(stack: BenchStack) -> None:
@@ -225,10 +227,10 @@ def test_a_kept_connection_that_died_is_replaced_not_a_fallback(monkeypatch: pyt
     with SecretsExtensionStandIn(read, "session-1", ttl_seconds=0) as stand_in:
         try:
             assert secrets_extension.secret_string("a", stand_in.port) == '{"n": 1}'
-            kept = secrets_extension._connections[stand_in.port]
+            (kept,) = secrets_extension._pool._idle["http", "localhost", stand_in.port]
             kept.sock.shutdown(socket.SHUT_RDWR)  # as if the other end had gone away
             assert secrets_extension.secret_string("a", stand_in.port) == '{"n": 1}'
             assert stand_in.requests == ["a", "a"]
-            assert secrets_extension._connections[stand_in.port] is not kept
+            assert secrets_extension._pool._idle["http", "localhost", stand_in.port] != [kept]
         finally:
             secrets_extension.reset()
