@@ -1,24 +1,7 @@
-"""One outbound HTTP plumbing (ACCloud, Login with Amazon, the Event Gateway, the Secrets extension, and
-botocore's AWS calls): a deadline, pooled connections whose answers are bounded by it as a whole, and
-the retry rule.
-
-The skill's own clients go over the standard library's http.client and ssl (certificates and host
-names verified by ``ssl.create_default_context``), kept alive per origin in a ``Pool``: urllib3's
-import (~40 ms of CPU with the ``importlib.metadata`` it pulls in) would be most of a cold stream
-directive's own cost. Only botocore still uses urllib3, where DynamoDB or KMS are used anyway.
-
-A socket read timeout (http.client's, urllib3's, botocore's) bounds each read, so an upstream that answers one
-byte every few hundred milliseconds would hold a call for as long as it likes. Here every answer
-is cut at the deadline instead: when a request is sent under a deadline, a watchdog timer shuts
-the connection's socket down at the moment the deadline passes, which ends a blocked read on the
-status line, the headers or the body alike. The connection is then discarded, never reused.
-
-The deadline travels two ways: explicitly (``request(..., deadline=)``) for the skill's own HTTP
-clients, and as the ambient deadline of the request being handled (``bounded_by``, a context
-variable, so threads started with ``contextvars.copy_context`` keep it) for code that cannot take
-one as an argument: botocore's clients (``bound_botocore``) and the grant-refresh lease wait.
-
-Cheap to import: http.client is imported with the first request, botocore with the first client.
+"""One outbound HTTP plumbing: a deadline, pooled http.client connections whose answers are cut at
+it as a whole (a socket timeout bounds each read, so a trickling upstream would not end), and the
+retry rule. http.client, not urllib3: urllib3's import (~40 ms CPU) would be most of a cold stream
+directive's cost. The design, the ambient deadline and botocore's binding: docs/architecture.md.
 """
 
 from __future__ import annotations
