@@ -49,7 +49,7 @@ template-check: deps
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
 # ---- Lambda package: `sam build` runs these (template.yaml, "Metadata: BuildMethod: makefile") with
-# ARTIFACTS_DIR set. The package is lambda_handler.py, skill/ without skill/local/ (dev-only), models/
+# ARTIFACTS_DIR set. The package is lambda_handler.py, skill/, models/ (devstack/ is dev-only and never copied)
 # and requirements.txt's wheels for the python3.12 arm64 runtime, plus bytecode compiled by a 3.12
 # interpreter: /var/task is read-only, so Lambda would otherwise recompile every module at each cold start.
 LAMBDA_PYTHON ?= python3.12
@@ -71,5 +71,5 @@ build-SkillFunction build-RetentionFunction:
 	  test -n "$$services" && for service in $$services; do test -d "$(ARTIFACTS_DIR)/botocore/data/$$service"; done && \
 	  find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d $$(printf '! -name %s ' $$services) -exec rm -rf {} +
 	cp lambda_handler.py "$(ARTIFACTS_DIR)/"
-	tar --exclude=skill/local --exclude=__pycache__ --exclude='*.pyc' -cf - skill models | tar -xf - -C "$(ARTIFACTS_DIR)"
+	tar --exclude=__pycache__ --exclude='*.pyc' -cf - skill models | tar -xf - -C "$(ARTIFACTS_DIR)"
 	$(LAMBDA_PYTHON) -W ignore -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"

@@ -18,8 +18,8 @@ OFFER_SDP = (
 ANSWER_SDP = OFFER_SDP.replace("recvonly", "sendonly")
 
 
-# directive() and stream_payload() repeat skill/local/directives.py on purpose: the scale child
-# imports this module inside the Lambda package alone, which leaves skill/local out.
+# directive() and stream_payload() repeat devstack/directives.py on purpose: the scale child
+# imports this module inside the Lambda package alone, which leaves devstack out.
 def directive(
     namespace: str,
     name: str,
@@ -122,7 +122,7 @@ def launch(
     token: str, alexa_user_id: str = "amzn1.ask.account.BENCH", locale: str = "en-US"
 ) -> dict[str, Any]:
     """A custom-skill LaunchRequest envelope from a linked account, for the local stack's skill id."""
-    from skill.local.stack import LOCAL_SKILL_ID
+    from devstack.stack import LOCAL_SKILL_ID
 
     user = {"userId": alexa_user_id, "accessToken": token}
     application = {"applicationId": LOCAL_SKILL_ID}

@@ -2,7 +2,7 @@
 
 ``build(dest)`` makes what Lambda's ``/var/task`` holds, for this machine's interpreter: the pinned
 ``requirements.txt`` (``pip install --no-deps --no-compile --target``; the pins are complete) and
-the app code (``lambda_handler.py``, ``skill/`` without the dev-only ``skill/local/``, ``models/``).
+the app code (``lambda_handler.py``, ``skill/`` without the dev-only ``devstack/``, ``models/``).
 The children run on it alone (``python -I -S``: no site-packages, nothing else on ``sys.path``), so
 a cold start pays for exactly what the function ships, not for the dev venv's extras (pyOpenSSL,
 which botocore picks up when present, costs ~80 ms here; the editable-install finder ~35 ms). The
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "results" / ".deps"
 SAM_BUILD = ROOT / ".aws-sam" / "build" / "SkillFunction"
 APP_CODE = ("lambda_handler.py", "skill", "models")
-EXCLUDED = ("skill/local",)
+EXCLUDED = ("devstack",)
 # The files whose change makes an earlier sam build stale.
 PACKAGE_INPUTS = ("Makefile", "requirements.txt", "skill/aws.py", "template.yaml")
 
@@ -116,7 +116,7 @@ def size(built: Path) -> dict[str, Any]:
         )
     else:
         root = built
-        method = "pip install --target of requirements.txt + app code without skill/local (no bytecode)"
+        method = "pip install --target of requirements.txt + app code without devstack (no bytecode)"
     total = _measure(root, lambda top: True)
     botocore = _measure(root, lambda top: top == "botocore")
     models = sorted(p.name for p in (root / "botocore" / "data").iterdir() if p.is_dir())

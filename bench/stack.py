@@ -1,6 +1,6 @@
 """The loopback stack the benchmark runs against, started once and prepared like a real account.
 
-``skill.local.stack.LocalStack`` (moto's server for DynamoDB, KMS and Secrets Manager; the
+``devstack.stack.LocalStack`` (moto's server for DynamoDB, KMS and Secrets Manager; the
 reference ACCloud; the Login-with-Amazon and Event Gateway stand-ins) on 127.0.0.1, with a
 canned WebRTC answerer instead of a real camera peer. Alice has linked her account, accepted the
 grant (so doorbell presses go to the Event Gateway) and discovered once (so the endpoint index
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import events
-from skill.local.demo_data import ALICE, FRONT_DOOR
-from skill.local.stack import LocalStack
+from devstack.demo_data import ALICE, FRONT_DOOR
+from devstack.stack import LocalStack
 
 CAMERA = "Front Door"  # alice's doorbell: RTSP and WebRTC, a DoorbellEventSource
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from skill.local.gateway_server import DELETE_REPORT_SCHEMA, SMARTVISION_SCHEMA, MessageSchemas
+from devstack.gateway_server import DELETE_REPORT_SCHEMA, SMARTVISION_SCHEMA, MessageSchemas
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO.parent / "shared" / "alexa" / "schema" / "alexa_smart_home_message_schema.json"

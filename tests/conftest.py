@@ -33,7 +33,7 @@ def alexa_schema() -> AlexaSchema:
 
 def reset_caches() -> None:
     """Forget everything a warm container caches: settings, clients, secrets, keys, users."""
-    from skill.local.stack import reset_container
+    from devstack.stack import reset_container
 
     reset_container()
 
@@ -60,8 +60,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch):
 
     from moto import mock_aws
 
+    from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from skill import aws
-    from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("ZOSI_LOCAL_MODE", raising=False)

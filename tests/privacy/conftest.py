@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from skill.local.stack import LocalStack
+from devstack.stack import LocalStack
 from tests.privacy.localstack import LogCapture, running_stack
 
 

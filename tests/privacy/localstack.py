@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lambda_handler
-from skill.local import directives
-from skill.local.gateway_server import Received
-from skill.local.stack import LocalStack, reset_container
+from devstack import directives
+from devstack.gateway_server import Received
+from devstack.stack import LocalStack, reset_container
 from skill.privacy import logs, pseudonyms
 from tests.voice import envelopes
 from tests.voice.envelopes.stack import table_items

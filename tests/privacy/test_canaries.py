@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
+from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE, canary_seed
+from devstack.directives import advertised_streams
 from models.inventory import INVENTORY, SHORT_TTL
 from models.items import DEDUPE_PREFIX, FENCE_PREFIX, TTL_ATTRIBUTE, ErasureFence, WebhookDedupe, kind_of
-from skill.local.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE, canary_seed
-from skill.local.directives import advertised_streams
 from skill.privacy import pseudonyms
 from skill.smarthome.endpoints import friendly_name
 from tests.privacy.localstack import ALEXA_USERS, Alexa, LogCapture, item_text, running_stack, table_items
@@ -70,7 +70,7 @@ NAME_MUST_BE_SEEN_AT = frozenset(
 # under the partition key of a known user.
 GLOBAL_PARTITIONS = {DEDUPE_PREFIX: WebhookDedupe, FENCE_PREFIX: ErasureFence}
 # Loggers of the local stand-ins (moto, the reference ACCloud, ...): not part of the deployed backend.
-STAND_IN_LOGGERS = ("skill.local.", "moto", "werkzeug", "aiortc", "aioice")
+STAND_IN_LOGGERS = ("devstack.", "moto", "werkzeug", "aiortc", "aioice")
 SDP_MARKERS = ("a=ice-ufrag", "a=ice-pwd", "a=fingerprint", "m=video", "m=audio", "a=candidate")
 NEWER_POLICY = "2099-01-01"
 
@@ -171,8 +171,8 @@ def pseudonym_keys() -> list[str]:
 
 
 def run_story(alexa: Alexa, capture: LogCapture, planted: dict[str, str], env_file: Path) -> Observed:
+    from devstack import cli
     from skill import config
-    from skill.local import cli
     from skill.privacy import access, retention
 
     stack = alexa.stack
@@ -251,7 +251,7 @@ def run_story(alexa: Alexa, capture: LogCapture, planted: dict[str, str], env_fi
             "stream URI", payload.get("imageUri"), *(s["uri"] for s in payload.get("cameraStreams", []))
         )
     with step("WebRTC"):
-        from skill.local.echo_client import EchoShowClient
+        from devstack.echo_client import EchoShowClient
 
         session = str(uuid.uuid4())
         rtc = "Alexa.RTCSessionController"

@@ -409,7 +409,7 @@ def logging_restored() -> Any:
 def test_operator_export_prints_every_stored_item_with_secrets_masked(
     two_users: tuple[str, str], tmp_path: Any, capsys: pytest.CaptureFixture[str], logging_restored: None
 ) -> None:
-    from skill.local import cli
+    from devstack import cli
 
     alice, _ = two_users
     no_local_stack = tmp_path / "absent.env"  # the ambient (moto) environment, as in AWS

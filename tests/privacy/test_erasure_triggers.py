@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import pytest
 
+from devstack.demo_data import FRONT_DOOR, PORCH
+from devstack.stack import LocalStack
 from models import store
 from models.items import AccountLink
-from skill.local.demo_data import FRONT_DOOR, PORCH
-from skill.local.stack import LocalStack
 from skill.privacy import pseudonyms
 from tests.privacy.localstack import (
     ALEXA_USERS,
@@ -179,7 +179,7 @@ def voice_delete_my_data(world: World) -> None:
 
 
 def operator_cli(world: World) -> None:
-    from skill.local import cli
+    from devstack import cli
 
     out = io.StringIO()
     capture = world.local.capture

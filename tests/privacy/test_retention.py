@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 import lambda_handler
+from devstack.demo_data import FRONT_DOOR
 from models import store
 from skill import config
 from skill.config import settings
-from skill.local.demo_data import FRONT_DOOR
 from skill.privacy import pseudonyms, retention
 from tests.privacy.conftest import Local
 from tests.privacy.localstack import (

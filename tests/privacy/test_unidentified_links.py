@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from devstack.demo_data import FRONT_DOOR
 from models import store
 from skill import config
-from skill.local.demo_data import FRONT_DOOR
 from skill.privacy import erasure, retention
 from skill.proactive import grants
 from skill.voice import strings

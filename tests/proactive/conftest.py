@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from devstack import webhook_sender
+from devstack.gateway_server import GatewayServer
+from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, config, secrets
-from skill.local import webhook_sender
-from skill.local.gateway_server import GatewayServer
-from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
 from skill.privacy import envelope, pseudonyms
 from skill.proactive import gateway, lwa, metrics
 from skill.proactive.gateway import GatewayClient

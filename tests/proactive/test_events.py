@@ -15,8 +15,8 @@ from unittest.mock import ANY
 
 import pytest
 
+from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from skill.cloud.contract import parse_device
-from skill.local.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from skill.privacy import pseudonyms
 from skill.proactive import webhook
 from skill.smarthome import endpoints

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from skill.local.demo_data import ALICE_ID, FRONT_DOOR
+from devstack.demo_data import ALICE_ID, FRONT_DOOR
 from skill.privacy import pseudonyms
 from skill.proactive import events
 from skill.proactive.gateway import Delivery, Outcome, Recipient

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import urllib3
 
-from skill.local import webhook_sender
-from skill.local.accloud_server import AccloudAdmin, AccloudServer
-from skill.local.demo_data import ALICE, ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
-from skill.local.gateway_server import GatewayAdmin, GatewayServer
-from skill.local.webhook_front import WebhookFront, api_gateway_event, http_answer, trigger
+from devstack import webhook_sender
+from devstack.accloud_server import AccloudAdmin, AccloudServer
+from devstack.demo_data import ALICE, ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
+from devstack.gateway_server import GatewayAdmin, GatewayServer
+from devstack.webhook_front import WebhookFront, api_gateway_event, http_answer, trigger
 from skill.privacy import pseudonyms
 from skill.proactive import webhook
 from tests.alexa_schema import AlexaSchema

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from skill.local import webhook_sender
-from skill.local.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
+from devstack import webhook_sender
+from devstack.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
 from skill.proactive import webhook
 from tests.bombs import nest
 from tests.proactive.conftest import (

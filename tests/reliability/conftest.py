@@ -41,12 +41,12 @@ def world(alexa_schema) -> Iterator[World]:
     and other modules here (test_races.py) run against moto's server instead."""
     from moto import mock_aws
 
+    from devstack.accloud_server import AccloudServer
+    from devstack.demo_data import demo_seed
+    from devstack.gateway_server import GatewayServer
+    from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
     from models.store import create_table_for_local
     from skill import aws
-    from skill.local.accloud_server import AccloudServer
-    from skill.local.demo_data import demo_seed
-    from skill.local.gateway_server import GatewayServer
-    from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
     from tests.conftest import (
         TEST_ENDPOINT_KEY,
         TEST_SKILL_ID,

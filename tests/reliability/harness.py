@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from skill.local.accloud_server import AccloudServer
-from skill.local.demo_data import DemoDevice
-from skill.local.gateway_server import GatewayServer
-from skill.local.lwa_server import LwaServer
+from devstack.accloud_server import AccloudServer
+from devstack.demo_data import DemoDevice
+from devstack.gateway_server import GatewayServer
+from devstack.lwa_server import LwaServer
 from tests.voice.envelopes.stack import table_items
 
 LAMBDA_TIMEOUT_SECONDS = 8.0  # template.yaml, SkillFunction

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from skill.local import webhook_sender
-from skill.local.demo_data import ALICE, FRONT_DOOR
-from skill.local.load import serialized_moto
-from skill.local.stack import LocalStack, reset_container
-from skill.local.webhook_front import LambdaContext, api_gateway_event
+from devstack import webhook_sender
+from devstack.demo_data import ALICE, FRONT_DOOR
+from devstack.load import serialized_moto
+from devstack.stack import LocalStack, reset_container
+from devstack.webhook_front import LambdaContext, api_gateway_event
 from skill.privacy import pseudonyms
 from tests.alexa_schema import AlexaSchema
 from tests.reliability import matrix

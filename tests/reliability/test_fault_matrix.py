@@ -35,12 +35,12 @@ from typing import Any
 import pytest
 
 import lambda_handler
+from devstack import webhook_sender
+from devstack.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
+from devstack.lwa_server import LwaServer
 from models import store
 from skill import config
 from skill.cloud import users
-from skill.local import webhook_sender
-from skill.local.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
-from skill.local.lwa_server import LwaServer
 from skill.privacy import pseudonyms
 from skill.proactive import grants, lwa, webhook
 from skill.proactive.gateway import GatewayClient

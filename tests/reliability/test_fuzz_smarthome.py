@@ -41,7 +41,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import lambda_handler
-from skill.local.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR, GARAGE, demo_seed
+from devstack.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR, GARAGE, demo_seed
 from skill.privacy import pseudonyms
 from skill.smarthome import dispatch, registry  # noqa: F401  (importing dispatch registers the handlers)
 from tests.alexa_schema import AlexaSchema

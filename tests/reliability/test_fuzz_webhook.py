@@ -37,9 +37,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import lambda_handler
+from devstack import webhook_sender
+from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from models import store
-from skill.local import webhook_sender
-from skill.local.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from skill.privacy import pseudonyms
 from skill.proactive import events, grants, lwa
 from tests.conftest import TEST_WEBHOOK_SECRET

@@ -9,7 +9,7 @@ moto's server does not apply a conditional write atomically: two concurrent
 ``attribute_not_exists`` PutItems can both succeed and a version-checked update can be lost
 (measured: 8 threads, 300 rounds - 3 rounds with two winners; 240 optimistic increments - up to
 4 lost). DynamoDB guarantees that atomicity and the skill relies on it, so the stack here runs
-with ``skill.local.load.serialized_moto`` (one request at a time inside moto; the skill's own
+with ``devstack.load.serialized_moto`` (one request at a time inside moto; the skill's own
 threads still interleave freely between requests). Without it these tests would fail on moto's
 behaviour, not the skill's.
 
@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from skill.local.demo_data import ALICE, FRONT_DOOR, GARAGE
-from skill.local.load import serialized_moto
-from skill.local.stack import LocalStack, reset_container
+from devstack.demo_data import ALICE, FRONT_DOOR, GARAGE
+from devstack.load import serialized_moto
+from devstack.stack import LocalStack, reset_container
 from skill.privacy import pseudonyms
 from tests.alexa_schema import AlexaSchema
 from tests.voice import envelopes

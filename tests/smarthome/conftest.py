@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from skill.local.accloud_server import AccloudServer
-from skill.local.demo_data import demo_seed
+from devstack.accloud_server import AccloudServer
+from devstack.demo_data import demo_seed
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 import lambda_handler
+from devstack.lwa_server import LwaServer
 from models import store
 from skill import aws, config
-from skill.local.lwa_server import LwaServer
 from skill.privacy import pseudonyms
 from skill.proactive import grants
 from tests.reliability.harness import CONDITION_FAILED, THROUGHPUT_EXCEEDED, DynamoFaults
@@ -279,7 +279,7 @@ def test_discovery_keeps_the_endpoint_index_of_linked_accounts(accloud, lwa_serv
     assert set(index) == {e["endpointId"] for e in found.values()}
     assert index[found["Front Door"]["endpointId"]].categories == ("CAMERA", "DOORBELL")
 
-    from skill.local import demo_data
+    from devstack import demo_data
 
     accloud.remove_device(demo_data.GARAGE)
     discover(token, alexa_schema)

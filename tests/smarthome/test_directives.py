@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from skill.local import demo_data
-from skill.local.http_server import LoopbackServer
+from devstack import demo_data
+from devstack.http_server import LoopbackServer
 from tests.bombs import nest
 from tests.smarthome.conftest import directive, discover, invoke
 

@@ -15,9 +15,9 @@ import pytest
 from jsonschema import Draft4Validator
 
 import lambda_handler
+from devstack import demo_data
 from skill import aws
 from skill.config import settings
-from skill.local import demo_data
 from skill.smarthome.directive import Directive
 from skill.smarthome.errors import InvalidDirective
 from tests.alexa_schema import SMARTVISION_SCHEMA, AlexaSchema

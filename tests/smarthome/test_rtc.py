@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from skill.local.demo_data import FRONT_DOOR
-from skill.local.echo_client import EchoShowClient
-from skill.local.webrtc_peer import WebRTCPeerHost
+from devstack.demo_data import FRONT_DOOR
+from devstack.echo_client import EchoShowClient
+from devstack.webrtc_peer import WebRTCPeerHost
 from tests.smarthome.conftest import directive, discover, invoke
 
 NAMESPACE = "Alexa.RTCSessionController"
@@ -185,7 +185,7 @@ def test_malformed_offers_are_invalid_directives(rtc_cloud, tokens, alexa_schema
 def test_session_connected_for_a_session_accloud_does_not_know(
     accloud, tokens, alexa_schema, user, fault, expected, accloud_asked
 ) -> None:
-    from skill.local.demo_data import ALICE_ID
+    from devstack.demo_data import ALICE_ID
     from skill.privacy import pseudonyms
 
     event = directive(

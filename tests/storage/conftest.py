@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 from moto import mock_aws
 
+from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, config, secrets
-from skill.local.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
 from skill.privacy import envelope, pseudonyms
 from skill.proactive import lwa
 from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from devstack.lwa_server import LwaServer
 from models import store
 from skill import aws
 from skill.config import settings
-from skill.local.lwa_server import LwaServer
 from skill.privacy import envelope, pseudonyms
 from skill.proactive import grants, lwa
 from skill.proactive.lwa import LwaTokens

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devstack.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, config, secrets
-from skill.local.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
 from skill.proactive import lwa
 from skill.proactive.lwa import InvalidGrant, LwaRejected, LwaUnavailable
 from tests.storage.conftest import LWA_SECRET_ID

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import lambda_handler
+from devstack import webhook_sender
 from skill import aws, secrets
-from skill.local import webhook_sender
 from skill.privacy import pseudonyms
 
 pytestmark = pytest.mark.usefixtures("aws_env")

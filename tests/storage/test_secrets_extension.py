@@ -1,5 +1,5 @@
 """Secrets through the AWS Parameters and Secrets Lambda Extension (skill/secrets_extension.py),
-against its stand-in (skill/local/secrets_extension.py) over moto's server, and the logged
+against its stand-in (devstack/secrets_extension.py) over moto's server, and the logged
 fallback to botocore when the extension is absent or failing.
 
 The last test is the point of it all: a fresh interpreter answers the stream, WebRTC and
@@ -23,8 +23,8 @@ import pytest
 
 from bench import events
 from bench.stack import BenchStack
+from devstack.stack import SECRET_IDS
 from skill import aws, config, secrets, secrets_extension
-from skill.local.stack import SECRET_IDS
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK = SECRET_IDS["ZOSI_WEBHOOK_SECRET_ID"]
@@ -217,7 +217,7 @@ def test_without_the_extension_the_same_container_pays_for_botocore(stack: Bench
 def test_a_kept_connection_that_died_is_replaced_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     """The client keeps its connection to localhost; if it died meanwhile (the extension dropped
     it), the next read opens a new one instead of falling back to the API."""
-    from skill.local.secrets_extension import SecretsExtensionStandIn
+    from devstack.secrets_extension import SecretsExtensionStandIn
 
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-1")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from devstack.accloud_server import AccloudServer
 from skill.cloud import contract
 from skill.cloud.client import Deadline
 from skill.config import Settings
-from skill.local.accloud_server import AccloudServer
 from skill.voice import dispatch, strings
 from skill.voice.turn import ACCLOUD_BUDGET_SECONDS
 from tests.bombs import nest

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from devstack import demo_data as demo
+from devstack.accloud_server import AccloudServer
 from models import store
 from models.store import EndpointRecord
-from skill.local import demo_data as demo
-from skill.local.accloud_server import AccloudServer
 from skill.privacy import pseudonyms
 from skill.voice import dispatch, handlers, strings
 from tests.voice import envelopes

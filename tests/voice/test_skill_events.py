@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from devstack.accloud_server import AccloudServer
 from models import store
-from skill.local.accloud_server import AccloudServer
 from skill.privacy import pseudonyms
 from skill.voice import dispatch
 from tests.voice.envelopes import ALEXA_USER, OTHER_ALEXA_USER, REPO_ROOT, SKILL_ID, skill_event, stack

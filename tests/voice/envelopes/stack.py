@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from skill.local.accloud_server import AccloudServer
-from skill.local.demo_data import demo_seed
+from devstack.accloud_server import AccloudServer
+from devstack.demo_data import demo_seed
 from tests.voice.envelopes import SKILL_ID
 
 POLICY_VERSION = "2024-05-01"

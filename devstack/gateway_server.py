@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from skill.local.http_server import LoopbackServer
+from devstack.http_server import LoopbackServer
 
 REGIONS = ("NA", "EU", "FE")
 EVENTS_SUFFIX = "/v3/events"
@@ -57,7 +57,7 @@ DEFAULT_CODES = {
     503: "SERVICE_UNAVAILABLE_EXCEPTION",
 }
 
-_PROJECT_SCHEMAS = Path(__file__).resolve().parent.parent / "smarthome" / "schemas"
+_PROJECT_SCHEMAS = Path(__file__).resolve().parent.parent / "skill" / "smarthome" / "schemas"
 DELETE_REPORT_SCHEMA = _PROJECT_SCHEMAS / "delete_report.schema.json"
 SMARTVISION_SCHEMA = _PROJECT_SCHEMAS / "smartvision.schema.json"
 SMARTVISION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
@@ -66,7 +66,7 @@ _DISCOVERY_LISTS = frozenset({"Discover.Response", "AddOrUpdateReport"})
 
 def default_official_schema() -> Path:
     """$ALEXA_SMART_HOME_SCHEMA, else ../shared/alexa/schema/ next to the repository."""
-    repo = Path(__file__).resolve().parent.parent.parent
+    repo = Path(__file__).resolve().parent.parent
     fallback = repo.parent / "shared" / "alexa" / "schema" / "alexa_smart_home_message_schema.json"
     return Path(os.environ.get("ALEXA_SMART_HOME_SCHEMA") or fallback)
 

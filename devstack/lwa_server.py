@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from skill.local.http_server import LoopbackServer
+from devstack.http_server import LoopbackServer
 
 DEFAULT_CLIENT_ID = "amzn1.application-oa2-client.zosi-local"
 DEFAULT_CLIENT_SECRET = "zosi-local-lwa-secret"

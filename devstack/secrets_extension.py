@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from skill.local.http_server import LoopbackServer
+from devstack.http_server import LoopbackServer
 from skill.secrets_extension import ERROR_TYPE_HEADER, TOKEN_HEADER
 
 GET_PATH = "/secretsmanager/get"

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from skill.local.demo_data import Seed
-    from skill.local.stack import LocalStack
+    from devstack.demo_data import Seed
+    from devstack.stack import LocalStack
 
 DIRECTIVE_KINDS = ("discover", "stream", "report")
 WEBHOOK_KINDS = ("doorbell", "motion")
@@ -265,7 +265,7 @@ def _work(kind: str, account: Account, rng: random.Random, index: int, motion: d
 
 def load_seed(extra_accounts: int = LOAD_ACCOUNTS) -> Seed:
     """The demo accounts plus ``extra_accounts`` households, each a doorbell and two cameras."""
-    from skill.local.demo_data import DemoUser, Profile, demo_seed, make_device
+    from devstack.demo_data import DemoUser, Profile, demo_seed, make_device
 
     seed = demo_seed()
     for number in range(1, extra_accounts + 1):
@@ -395,7 +395,7 @@ def stream_request(endpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def _skill_event(name: str, token: str, alexa_user: str) -> dict[str, Any]:
-    from skill.local.stack import LOCAL_SKILL_ID
+    from devstack.stack import LOCAL_SKILL_ID
 
     application = {"applicationId": LOCAL_SKILL_ID}
     return {
@@ -417,8 +417,8 @@ def _skill_event(name: str, token: str, alexa_user: str) -> dict[str, Any]:
 
 
 def _webhook_event(work: Work, account: Account, secret: bytes) -> dict[str, Any]:
-    from skill.local.webhook_front import api_gateway_event
-    from skill.local.webhook_sender import encode_event, sign
+    from devstack.webhook_front import api_gateway_event
+    from devstack.webhook_sender import encode_event, sign
 
     now = time.time()
     body = encode_event(
@@ -464,11 +464,11 @@ def _worker(
 ) -> None:
     os.environ.update(env)
     os.environ["ZOSI_LOG_LEVEL"] = "ERROR"  # before lambda_handler configures logging
-    from skill.local.stack import apply_env
+    from devstack.stack import apply_env
 
     apply_env(env)
     import lambda_handler
-    from skill.local.webhook_front import LambdaContext
+    from devstack.webhook_front import LambdaContext
     from skill.proactive import metrics
 
     metrics.sink = lambda line: None  # EMF lines would flood the terminal
@@ -751,7 +751,7 @@ def execute(
     import logging
     import multiprocessing
 
-    from skill.local.stack import LocalStack
+    from devstack.stack import LocalStack
 
     if not 1 <= events <= MAX_EVENTS:
         raise ValueError(f"--events must be between 1 and {MAX_EVENTS}")

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from skill.cloud.contract import Device, StreamProfile
-from skill.local.echo_client import EchoShowClient
-from skill.local.webrtc_peer import (
+from devstack.echo_client import EchoShowClient
+from devstack.webrtc_peer import (
     AnswerTimeoutError,
     ColourBarsVideoTrack,
     InvalidOfferError,
@@ -22,6 +21,7 @@ from skill.local.webrtc_peer import (
     WebRTCPeerHost,
     video_size_for,
 )
+from skill.cloud.contract import Device, StreamProfile
 
 FRAMES = 5
 FRAME_TIMEOUT = 10.0

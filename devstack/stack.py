@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from skill.local.demo_data import Seed
+    from devstack.demo_data import Seed
 
 ENV_FILE = ".zosi-local.env"
 LOCAL_SKILL_ID = "amzn1.ask.skill.00000000-0000-0000-0000-000000000000"
@@ -135,11 +135,11 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
-        from skill.local.accloud_server import AccloudServer
-        from skill.local.demo_data import demo_seed
-        from skill.local.gateway_server import GatewayServer
-        from skill.local.lwa_server import LwaServer
-        from skill.local.webhook_front import WebhookFront
+        from devstack.accloud_server import AccloudServer
+        from devstack.demo_data import demo_seed
+        from devstack.gateway_server import GatewayServer
+        from devstack.lwa_server import LwaServer
+        from devstack.webhook_front import WebhookFront
 
         for chatty in ("werkzeug", "aiortc", "aioice"):  # request lines; SDP and addresses at DEBUG
             logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -150,7 +150,7 @@ class LocalStack:
         self.lwa = LwaServer().start()
         self.gateway = GatewayServer(self.lwa.is_valid_access_token).start()
         if self._webrtc:
-            from skill.local.webrtc_peer import WebRTCPeerHost
+            from devstack.webrtc_peer import WebRTCPeerHost
 
             self.peer = WebRTCPeerHost()
         self.accloud = AccloudServer(self._seed or demo_seed(), webrtc=self.peer).start()
@@ -226,7 +226,7 @@ class LocalStack:
         extension does with the function's role), so the skill's own clients stay untouched."""
         import botocore.session
 
-        from skill.local.secrets_extension import SecretsExtensionStandIn
+        from devstack.secrets_extension import SecretsExtensionStandIn
 
         client = botocore.session.get_session().create_client(
             "secretsmanager",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from skill.local import cli, load
+from devstack import cli, load
 
 SMALL_RUN = 300
 

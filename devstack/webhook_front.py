@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from skill.local.http_server import LoopbackServer
+from devstack.http_server import LoopbackServer
 
 WEBHOOK_PATH = "/webhooks/accloud"
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit

@@ -19,8 +19,8 @@ import pytest
 import urllib3
 from werkzeug.test import Client
 
-from skill.local import demo_data as demo
-from skill.local.accloud_server import (
+from devstack import demo_data as demo
+from devstack.accloud_server import (
     LOCAL_REDIRECT_URI,
     AccloudAdmin,
     AccloudServer,
@@ -29,9 +29,9 @@ from skill.local.accloud_server import (
     _Wsgi,
     redirect_uri_allowed,
 )
-from skill.local.demo_data import DemoDevice
-from skill.local.http_server import LoopbackServer
-from skill.local.webhook_sender import SIGNATURE_HEADER, send_event, sign
+from devstack.demo_data import DemoDevice
+from devstack.http_server import LoopbackServer
+from devstack.webhook_sender import SIGNATURE_HEADER, send_event, sign
 
 FRONT_DOOR_RTSP = {
     "protocol": "RTSP",
@@ -376,7 +376,7 @@ def test_token_exchange_needs_the_same_redirect_uri(server: AccloudServer) -> No
     ],
 )
 def test_redirect_uri_allow_list(uri: str, allowed: bool) -> None:
-    from skill.local.accloud_server import DEFAULT_REDIRECT_URIS
+    from devstack.accloud_server import DEFAULT_REDIRECT_URIS
 
     assert redirect_uri_allowed(uri, DEFAULT_REDIRECT_URIS) is allowed
 

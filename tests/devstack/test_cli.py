@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.local import cli
-from skill.local.stack import LocalStack
+from devstack import cli
+from devstack.stack import LocalStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -1,7 +1,7 @@
 """Reference ACCloud server for development: the whole wire contract of docs/accloud-openapi.yaml.
 
 Dev only. Binds 127.0.0.1 on a free port and serves, from a mutable copy of
-``skill.local.demo_data``:
+``devstack.demo_data``:
 
 * OAuth 2 authorization-code grant for Alexa account linking (login form, single-use codes
   that expire after 5 minutes, optional PKCE S256, opaque expiring access tokens, rotating
@@ -43,9 +43,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from skill.local import demo_data, webhook_sender
-from skill.local.demo_data import DemoDevice, DemoNvr, DemoUser, Profile, Seed
-from skill.local.http_server import LoopbackServer
+from devstack import demo_data, webhook_sender
+from devstack.demo_data import DemoDevice, DemoNvr, DemoUser, Profile, Seed
+from devstack.http_server import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class WebRtcUnavailable(Exception):
 
 
 class WebRtcAnswerer(Protocol):
-    """Answers WebRTC offers for a device; skill.local.webrtc_peer provides an aiortc one.
+    """Answers WebRTC offers for a device; devstack.webrtc_peer provides an aiortc one.
 
     ``answer`` failures map to: WebRtcUnavailable -> 501 webrtc_unavailable, ValueError (an
     offer it cannot use) -> 400 invalid_request, TimeoutError -> 504 upstream_timeout, anything
@@ -1497,7 +1497,7 @@ class AccloudAdmin:
 
 
 def serve(argv: Sequence[str] | None = None) -> None:
-    """``python -m skill.local.accloud_server``: run until interrupted, print connection details."""
+    """``python -m devstack.accloud_server``: run until interrupted, print connection details."""
     import argparse
     import sys
 

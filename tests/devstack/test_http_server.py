@@ -1,4 +1,4 @@
-"""skill/local/http_server.py: the lifecycle every local stand-in shares, and loopback-only binding."""
+"""devstack/http_server.py: the lifecycle every local stand-in shares, and loopback-only binding."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import urllib3
 
-from skill.local.accloud_server import AccloudServer
-from skill.local.gateway_server import GatewayServer
-from skill.local.http_server import LOOPBACK, LoopbackServer
-from skill.local.lwa_server import LwaServer
-from skill.local.webhook_front import WebhookFront
+from devstack.accloud_server import AccloudServer
+from devstack.gateway_server import GatewayServer
+from devstack.http_server import LOOPBACK, LoopbackServer
+from devstack.lwa_server import LwaServer
+from devstack.webhook_front import WebhookFront
 from tests.alexa_schema import AlexaSchema
 
 

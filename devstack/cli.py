@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from skill.local.stack import ENV_FILE, LocalStack, apply_env, read_env_file
+from devstack.stack import ENV_FILE, LocalStack, apply_env, read_env_file
 
 ENDPOINT_PLACEHOLDER = "endpoint:"
 
@@ -43,7 +43,7 @@ def _running_env(env_file: str) -> dict[str, str]:
 
 
 def _admin(env: dict[str, str]) -> Any:
-    from skill.local.accloud_server import AccloudAdmin
+    from devstack.accloud_server import AccloudAdmin
 
     return AccloudAdmin(env["ZOSI_ACCLOUD_BASE_URL"])
 
@@ -132,7 +132,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 
 def cmd_grant_code(args: argparse.Namespace) -> int:
-    from skill.local.lwa_server import request_grant_code
+    from devstack.lwa_server import request_grant_code
 
     env = _running_env(args.env_file)
     print(request_grant_code(env["ZOSI_LOCAL_LWA_ADMIN_URL"]))
@@ -177,7 +177,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from skill.local.gateway_server import GatewayAdmin
+    from devstack.gateway_server import GatewayAdmin
 
     env = _running_env(args.env_file)
     for message in GatewayAdmin(env["ZOSI_LOCAL_GATEWAY_URL"]).events():
@@ -186,7 +186,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from skill.local import demo_data
+    from devstack import demo_data
 
     users = [u.username for u in demo_data.demo_seed().users]
     if not args.user:
@@ -226,7 +226,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from skill.local.demo import run
+    from devstack.demo import run
 
     return run()
 
@@ -276,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
     local_commands.add_parser("events", help="messages the Event Gateway stand-in received").set_defaults(
         run=cmd_events
     )
-    from skill.local import load as load_tool  # stdlib only at import; the stack starts in run()
+    from devstack import load as load_tool  # stdlib only at import; the stack starts in run()
 
     load = local_commands.add_parser(
         "load", help="a directive and webhook mix through the local stack from several processes"

@@ -18,7 +18,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from skill.local.webrtc_peer import (
+from devstack.webrtc_peer import (
     BackgroundLoop,
     ToneAudioTrack,
     peer_configuration,

@@ -24,9 +24,9 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from skill.local import demo_data as demo
-from skill.local.accloud_server import EVENT_TYPES, AccloudServer
-from skill.local.demo_data import DemoDevice
+from devstack import demo_data as demo
+from devstack.accloud_server import EVENT_TYPES, AccloudServer
+from devstack.demo_data import DemoDevice
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "accloud-openapi.yaml"
 DOC_URI = "urn:zosi:accloud-openapi"
@@ -459,7 +459,7 @@ def test_schemas_reject_what_the_contract_forbids(registry: Registry, schema: st
 
 def test_device_schema_rejects_a_wrong_kind_and_accepts_unknown_extra_fields(registry: Registry) -> None:
     device = demo.demo_seed().device(demo.DRIVEWAY)
-    from skill.local.accloud_server import device_json
+    from devstack.accloud_server import device_json
 
     wire = device_json(device, online=True)
     validator = validator_at(registry, "/components/schemas/Device")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from skill.local import directives
-from skill.local.stack import LOCAL_SKILL_ID, LocalStack
+from devstack import directives
+from devstack.stack import LOCAL_SKILL_ID, LocalStack
 
 
 class StepFailed(AssertionError):
@@ -180,7 +180,7 @@ def stream(story: Story) -> None:
 
 
 def webrtc(story: Story) -> None:
-    from skill.local.echo_client import EchoShowClient
+    from devstack.echo_client import EchoShowClient
 
     session = str(uuid.uuid4())
     with EchoShowClient() as echo:
@@ -234,7 +234,7 @@ def error_cases(story: Story) -> None:
 
 
 def doorbell(story: Story) -> None:
-    from skill.local import demo_data
+    from devstack import demo_data
 
     before = len(story.gateway_messages())
     press = story.stack.accloud.build_event("doorbell.pressed", "alice", demo_data.FRONT_DOOR)
@@ -327,7 +327,7 @@ STEPS: list[tuple[str, Callable[[Story], None]]] = [
 
 def run(out: Any = None) -> int:
     out = out or sys.stdout
-    from skill.local.gateway_server import MessageSchemas, default_official_schema
+    from devstack.gateway_server import MessageSchemas, default_official_schema
 
     print("ZOSI Smart - local demo (embedded stack on 127.0.0.1, no AWS account)\n", file=out)
     failed = []
