@@ -55,6 +55,16 @@ def bounded_by(deadline: Deadline) -> Iterator[Deadline]:
         _ambient.reset(token)
 
 
+@contextlib.contextmanager
+def unbounded() -> Iterator[None]:
+    """Run the block under no request deadline: for work meant to outlive its request's answer."""
+    token = _ambient.set(None)
+    try:
+        yield
+    finally:
+        _ambient.reset(token)
+
+
 def ambient() -> Deadline | None:
     """The deadline of the work in progress, if any."""
     return _ambient.get()

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from models import store
 from models.store import LinkRef
+from skill import http
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 
@@ -228,7 +229,8 @@ def within(seconds: float, erase: Callable[[], T]) -> T | None:
 
     def work() -> None:
         try:
-            result = erase()
+            with http.unbounded():  # the request's deadline ends with its answer, the erasure does not
+                result = erase()
         except BaseException as exc:  # handed to the caller, or logged once nobody waits any more
             with finished:
                 failure.append(exc)

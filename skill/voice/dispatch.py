@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from skill import bounded
+from skill import bounded, http
 from skill.config import settings
 from skill.privacy.logs import correlation_id, log
 from skill.voice import skill_events
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from skill.voice.turn import CloudFactory
 
 _log = logging.getLogger(__name__)
+
+# Alexa drops a custom skill's answer after 8 s; the last second is kept for building and returning it.
+ANSWER_SECONDS = 8.0
+ANSWER_MARGIN_SECONDS = 1.0
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -95,7 +99,8 @@ def handle(
             raise
     factory_set = _cloud_factory.set(cloud_factory)
     try:
-        answer = voice_skill()(event, context)
+        with http.bounded_by(answer_deadline(context)):  # DynamoDB and KMS keep to it, not only ACCloud
+            answer = voice_skill()(event, context)
     except Exception as exc:
         # ask-sdk could not read the envelope (or failed outside its handlers): still an answer.
         log(
@@ -116,6 +121,15 @@ def handle(
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return answer
+
+
+def answer_deadline(context: Any) -> http.Deadline:
+    """The time a voice request has for its work: Alexa's wait or Lambda's, less the answer's margin."""
+    budget = ANSWER_SECONDS - ANSWER_MARGIN_SECONDS
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000 - ANSWER_MARGIN_SECONDS)
+    return http.Deadline(max(0.0, budget))
 
 
 def generic_error_answer(locale: Any) -> dict[str, Any]:

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from models import store
-from models.fence import request_started
+from skill import http
 from skill.cloud import contract
 from skill.config import settings
 from skill.privacy import access, erasure
 from skill.voice import identity
 from skill.voice.cameras import Camera, cameras_of, dynamic_entities, match, slot_candidates
+from skill.voice.dispatch import ANSWER_MARGIN_SECONDS, ANSWER_SECONDS
 from skill.voice.turn import Turn
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 Handler = Callable[[Turn], "Response"]
 
 CAMERA_SLOT = "camera"
-VOICE_ANSWER_SECONDS = 8.0  # Alexa drops a custom skill's answer after this
-ANSWER_MARGIN_SECONDS = 1.0  # building and returning the response
 LIST_LIMIT = 5  # names spoken before "and N more"
 
 
@@ -278,20 +277,16 @@ def delete_my_data(turn: Turn) -> Response:
         return turn.answer(turn.say("delete_nothing"))
     sender = delete_report_sender()
     records = erasure.within(
-        _erasure_budget(turn),
+        _erasure_budget(),
         lambda: erasure.erase_links(links, erasure.Trigger.VOICE_DELETE_REQUEST, notify_alexa=sender),
     )
     return _erasure_answer(turn, records)
 
 
-def _erasure_budget(turn: Turn) -> float:
-    """Seconds the erasure may take before the answer must go (Alexa waits 8 s for a custom skill)."""
-    elapsed = (datetime.now(UTC) - request_started()).total_seconds()
-    left = VOICE_ANSWER_SECONDS - elapsed
-    lambda_context = turn.handler_input.context
-    if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
-        left = min(left, lambda_context.get_remaining_time_in_millis() / 1000)
-    return max(0.0, left - ANSWER_MARGIN_SECONDS)
+def _erasure_budget() -> float:
+    """Seconds the erasure may take before the answer must go: what the request's deadline has left
+    (``skill.voice.dispatch.answer_deadline``: Alexa's 8 s or Lambda's time, less the answer's margin)."""
+    return http.time_left(ANSWER_SECONDS - ANSWER_MARGIN_SECONDS)
 
 
 def _erasure_answer(turn: Turn, records: list[erasure.ErasureRecord] | None) -> Response:

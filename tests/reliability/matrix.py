@@ -335,6 +335,11 @@ SOCKET_CASES: Final = [
     SocketCase(
         "webhook doorbell.pressed", "dynamodb", "lease", "503 retry_later", "claim released", _RINGS, 8.0
     ),
+    # A linked user's launch reads (and touches) the profile: the request's deadline bounds it too.
+    *(
+        SocketCase("voice LaunchRequest", "dynamodb", f, "error_generic", "nothing new", "", DEFAULT_LIMIT)
+        for f in (*_TRANSPORT, "5xx", "throttling")
+    ),
 ]
 
 

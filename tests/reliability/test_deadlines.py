@@ -40,6 +40,7 @@ from tests.reliability.test_races import _requests_reach_moto_server, table_item
 DIRECTIVE_LAMBDA_MS = 1500  # the stream budget becomes 1.0 s (0.5 s kept for the answer)
 GRANT_LAMBDA_MS = 2500  # AcceptGrant: 2.0 s budget, 1.0 s of it kept for storing the grant
 WEBHOOK_LAMBDA_MS = 3000  # the webhook: 1.3 s budget, then 1.0 s kept for releasing the claim
+VOICE_LAMBDA_MS = 2500  # a voice request: 1.5 s budget, 1.0 s kept for the answer
 LINK = "lnk_deadlines"
 
 
@@ -210,6 +211,20 @@ def test_socket_fault(
         assert answer["event"]["payload"]["type"] == case.answer, answer
         assert took < GRANT_LAMBDA_MS / 1000 < case.limit
         assert "grant" not in _stored(stack)
+        return
+    if case.path == "voice LaunchRequest":
+        from skill.voice import strings
+        from tests.voice import envelopes
+
+        token = stack.accloud.issue_token(ALICE)["access_token"]
+        before = table_items()
+        _inject(proxy, case.fault)
+        answer, took = _timed(envelopes.launch(token=token), VOICE_LAMBDA_MS)
+        speech = answer["response"]["outputSpeech"]["ssml"]
+        assert speech == f"<speak>{strings.render('en-US', case.answer)}</speak>", answer
+        assert took < VOICE_LAMBDA_MS / 1000 < case.limit
+        _heal(proxy)
+        assert table_items() == before
         return
 
     # The webhook: the fault costs this delivery, never the ring (ACCloud redelivers on a 5xx).
