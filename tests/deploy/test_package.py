@@ -53,3 +53,35 @@ def test_the_makefile_prunes_botocore_by_skill_aws_services() -> None:
     recipe = (ROOT / "Makefile").read_text()
     assert "from skill.aws import SERVICES" in recipe
     assert 'botocore/data" -mindepth 1 -maxdepth 1 -type d' in recipe
+
+
+def test_the_built_package_holds_only_the_app_code_and_the_pinned_wheels(tmp_path: Path) -> None:
+    """bench/package.py builds what the Makefile ships (same app code); its top level is
+    lambda_handler.py, skill/, models/ and what the pinned wheels install, nothing dev-only."""
+    import re
+
+    from bench import package
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\tcp lambda_handler\.py ", makefile, re.M)
+    assert re.search(r"-cf - skill models \|", makefile)
+    assert package.APP_CODE == ("lambda_handler.py", "skill", "models")
+
+    built = package.build(tmp_path / "package")
+    top = {p.name for p in built.iterdir()}
+    wheels = {p.name for p in built.glob("*.dist-info")}
+    pinned = {
+        line.split("==")[0].lower().replace("-", "_")
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {w.split("-")[0].lower() for w in wheels} == pinned
+    installed = set()
+    for wheel in wheels:
+        for row in (built / wheel / "RECORD").read_text().splitlines():
+            installed.add(row.split(",")[0].split("/")[0])
+    assert top - installed == {"lambda_handler.py", "skill", "models"}
+    for unwanted in ("devstack", "tests", "bench", "docs", "interaction_model", "events"):
+        assert unwanted not in top
+        for app in ("skill", "models"):
+            assert not list((built / app).rglob(unwanted)), f"{app}/**/{unwanted}"
