@@ -85,3 +85,39 @@ def test_the_built_package_holds_only_the_app_code_and_the_pinned_wheels(tmp_pat
         assert unwanted not in top
         for app in ("skill", "models"):
             assert not list((built / app).rglob(unwanted)), f"{app}/**/{unwanted}"
+
+
+def _make() -> str:
+    import shutil
+
+    found = shutil.which("make")
+    assert found, "make is required (sam build runs the Makefile)"
+    return found
+
+
+@pytest.mark.parametrize(
+    ("how", "wheel_arch"),
+    [({}, "aarch64"), ({"LAMBDA_ARCH": "x86_64"}, "x86_64"), ({"LAMBDA_ARCH": "arm64"}, "aarch64")],
+)
+def test_lambda_arch_from_the_environment_selects_the_wheels(how: dict[str, str], wheel_arch: str) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LAMBDA_ARCH", "MAKEFLAGS")} | how
+    shown = subprocess.run(  # noqa: S603 (make, fixed arguments)
+        [_make(), "-n", "build-SkillFunction", "ARTIFACTS_DIR=/nonexistent"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    other = "x86_64" if wheel_arch == "aarch64" else "aarch64"
+    assert f"--platform manylinux2014_{wheel_arch} --platform manylinux_2_28_{wheel_arch}" in shown
+    assert f"manylinux2014_{other}" not in shown
+
+
+def test_an_unknown_lambda_arch_is_refused() -> None:
+    import subprocess
+
+    done = subprocess.run(  # noqa: S603 (make, fixed arguments)
+        [_make(), "build-SkillFunction", "ARTIFACTS_DIR=/nonexistent", "LAMBDA_ARCH=sparc"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and "use arm64 or x86_64" in done.stderr
