@@ -121,3 +121,26 @@ def test_an_unknown_lambda_arch_is_refused() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode != 0 and "use arm64 or x86_64" in done.stderr
+
+
+def test_the_makefile_finds_a_python_312_without_lambda_python() -> None:
+    """Plain `sam build` (no LAMBDA_PYTHON) builds with a real 3.12, as template-check finds it."""
+    import os
+    import re
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LAMBDA_PYTHON", "MAKEFLAGS")}
+    shown = subprocess.run(  # noqa: S603 (make, fixed arguments)
+        [_make(), "-n", "build-SkillFunction", "ARTIFACTS_DIR=/nonexistent"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"^(\S*) ?-m pip install ", shown, re.M)
+    assert found, shown
+    if not found.group(1):
+        pytest.skip("no Python 3.12 on this machine")
+    assert found.group(1).startswith("/"), "the interpreter itself, not a name a shim may resolve"
+    version = subprocess.run(  # noqa: S603 (the interpreter the Makefile found)
+        [found.group(1), "-c", "import sys; print(*sys.version_info[:2])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert version == ["3", "12"]
