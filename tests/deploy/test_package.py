@@ -144,3 +144,12 @@ def test_the_makefile_finds_a_python_312_without_lambda_python() -> None:
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert version == ["3", "12"]
+
+
+def test_pyproject_license_is_an_spdx_expression() -> None:
+    """The TOML-table form makes setuptools print ~30 lines of deprecation warnings on install."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert isinstance(project["project"]["license"], str)
+    assert project["build-system"]["requires"] == ["setuptools>=77"]  # the first with PEP 639
