@@ -52,12 +52,26 @@ clean:
 # ARTIFACTS_DIR set. The package is lambda_handler.py, skill/, models/ (devstack/ is dev-only and never copied)
 # and requirements.txt's wheels for the python3.12 arm64 runtime, plus bytecode compiled by a 3.12
 # interpreter: /var/task is read-only, so Lambda would otherwise recompile every module at each cold start.
-LAMBDA_PYTHON ?= python3.12
-LAMBDA_WHEEL_PLATFORMS := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
+# The first real Python 3.12 (a pyenv shim counts only if it runs 3.12), as .ci/template-check finds
+# it: on PATH, then pyenv's versions (newest first), then /usr/local/bin and /usr/bin. Or set LAMBDA_PYTHON.
+LAMBDA_PYTHON ?= $(shell for p in "$$(command -v python3.12)" \
+  $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12.*/bin/python3.12 2>/dev/null | sort -rV) \
+  /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+  [ -n "$$p" ] && "$$p" -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 12))' 2>/dev/null && \
+  { "$$p" -c 'import sys; print(sys.executable)'; break; }; done)
+# LAMBDA_ARCH (environment or make variable): arm64, the template's default, or x86_64 for a package
+# that imports and runs on an x86_64 host.
+LAMBDA_ARCH ?= arm64
+LAMBDA_WHEEL_ARCH_arm64 := aarch64
+LAMBDA_WHEEL_ARCH_x86_64 := x86_64
+LAMBDA_WHEEL_ARCH = $(LAMBDA_WHEEL_ARCH_$(LAMBDA_ARCH))
+LAMBDA_WHEEL_PLATFORMS = --platform manylinux2014_$(LAMBDA_WHEEL_ARCH) --platform manylinux_2_28_$(LAMBDA_WHEEL_ARCH)
 
 .PHONY: build-SkillFunction build-RetentionFunction
 build-SkillFunction build-RetentionFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run 'sam build'" >&2; exit 1; }
+	@test -n "$(LAMBDA_WHEEL_ARCH)" || { echo "LAMBDA_ARCH=$(LAMBDA_ARCH): use arm64 or x86_64" >&2; exit 1; }
+	@test -n "$(LAMBDA_PYTHON)" || { echo "no Python 3.12 found: install one (e.g. 'pyenv install 3.12') or set LAMBDA_PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@$(LAMBDA_PYTHON) -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 12))' 2>/dev/null || \
 	  { echo "LAMBDA_PYTHON=$(LAMBDA_PYTHON) is not Python 3.12 (set LAMBDA_PYTHON=/path/to/python3.12)" >&2; exit 1; }
 	$(LAMBDA_PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \

@@ -81,6 +81,7 @@ def _unused_service_models(folder: str, names: list[str]) -> set[str]:
 def build(dest: Path) -> Path:
     """A runnable package in ``dest`` (created; must not exist)."""
     shutil.copytree(_dependencies(), dest, copy_function=_link_or_copy, ignore=_unused_service_models)
+    shutil.rmtree(dest / "bin", ignore_errors=True)  # console scripts: the Makefile drops them too
     for name in APP_CODE:
         source = ROOT / name
         if source.is_dir():

@@ -2,9 +2,9 @@
 
 ``devstack.stack.LocalStack`` (moto's server for DynamoDB, KMS and Secrets Manager; the
 reference ACCloud; the Login-with-Amazon and Event Gateway stand-ins) on 127.0.0.1, with a
-canned WebRTC answerer instead of a real camera peer. Alice has linked her account, accepted the
-grant (so doorbell presses go to the Event Gateway) and discovered once (so the endpoint index
-is current and a later discovery needs no writes).
+canned WebRTC answerer instead of a real camera peer. Alice is linked the way the load run links
+its accounts (``devstack.load.link_account``: OAuth, SkillAccountLinked, AcceptGrant so doorbell
+presses go to the Event Gateway, one discovery so a later one needs no writes).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import events
+from devstack import load
 from devstack.demo_data import ALICE, FRONT_DOOR
 from devstack.stack import LocalStack
 
+ALEXA_USER = "amzn1.ask.account.BENCH"  # the user of events.launch()
 CAMERA = "Front Door"  # alice's doorbell: RTSP and WebRTC, a DoorbellEventSource
 
 
@@ -41,17 +43,11 @@ class BenchStack:
     endpoint: dict[str, Any] = field(default_factory=dict)
 
     def __enter__(self) -> BenchStack:
-        import lambda_handler
-
         self.local.start()
         self.local.accloud.set_answerer(CannedAnswerer())
-        self.token = self.local.accloud.issue_token(ALICE)["access_token"]
-        self.user_id = self.local.accloud.user_id(ALICE)
-        granted = lambda_handler.handler(events.accept_grant(self.token, self.grant_code()), None)
-        if granted["event"]["header"]["name"] != "AcceptGrant.Response":
-            raise RuntimeError(f"benchmark setup: AcceptGrant answered {granted['event']['payload']}")
-        found = lambda_handler.handler(events.discover(self.token), None)
-        by_name = {e["friendlyName"]: e for e in found["event"]["payload"]["endpoints"]}
+        account = load.link_account(self.local, ALICE, alexa_user_id=ALEXA_USER)
+        self.token, self.user_id = account.token, account.user_id
+        by_name = {e["friendlyName"]: e for e in account.endpoints.values()}
         self.endpoint = by_name[CAMERA]
         return self
 

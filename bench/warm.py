@@ -27,6 +27,7 @@ from bench import events
 from bench.fakes import InProcessCloud
 from bench.probes import DYNAMODB_READS, Probe, timed
 from bench.stack import BenchStack
+from devstack.load import percentile
 
 KINDS = (
     "Discover",
@@ -99,16 +100,6 @@ class Samples:
             "http": {k: n for k, n in dict(http).items() if n},
             "stable": len(shapes) == 1,
         }
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 SINK = LogSink()

@@ -43,7 +43,7 @@ def _running_env(env_file: str) -> dict[str, str]:
 
 
 def _admin(env: dict[str, str]) -> Any:
-    from devstack.accloud_server import AccloudAdmin
+    from devstack.accloud import AccloudAdmin
 
     return AccloudAdmin(env["ZOSI_ACCLOUD_BASE_URL"])
 

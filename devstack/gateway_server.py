@@ -427,74 +427,78 @@ def _error_body(status: int, code: str | None) -> bytes:
     ).encode()
 
 
+class _GatewayHandler(BaseHTTPRequestHandler):
+    """The stand-in's HTTP side; ``gateway`` is set per server by ``_handler_for``."""
+
+    gateway: GatewayServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # bodies and headers carry tokens
+
+    def _body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_MESSAGE_BYTES * 4:
+            self._send(413, _error_body(413, DEFAULT_CODES[413]))
+            self.close_connection = True
+            return None
+        return self.rfile.read(length)
+
+    def do_POST(self) -> None:
+        raw = self._body()
+        if raw is None:
+            return
+        path = self.path.split("?", 1)[0]
+        if path == "/_admin/fail":
+            self._admin_fail(raw)
+            return
+        region = path[1 : -len(EVENTS_SUFFIX)] if path.endswith(EVENTS_SUFFIX) else ""
+        if region not in REGIONS:
+            self._send(404, _error_body(404, "NOT_FOUND"))
+            return
+        status, code = self.gateway.handle_event(region, self.headers.get("Authorization"), raw)
+        self._send(status, b"" if status == 202 else _error_body(status, code))
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/_admin/events":
+            self._send(404, _error_body(404, "NOT_FOUND"))
+            return
+        lines = "".join(json.dumps(r.public()) + "\n" for r in self.gateway.received())
+        self._send(200, lines.encode(), "application/x-ndjson")
+
+    def do_DELETE(self) -> None:
+        if self.path.split("?", 1)[0] != "/_admin/events":
+            self._send(404, _error_body(404, "NOT_FOUND"))
+            return
+        self.gateway.clear()
+        self._send(204, b"")
+
+    def _admin_fail(self, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+            self.gateway.fail_next(
+                int(body["status"]),
+                body.get("code"),
+                times=int(body.get("times", 1)),
+                region=body.get("region"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, json.dumps({"error": str(exc)}).encode())
+            return
+        self._send(204, b"")
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+
 def _handler_for(server: GatewayServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # bodies and headers carry tokens
-
-        def _body(self) -> bytes | None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_MESSAGE_BYTES * 4:
-                self._send(413, _error_body(413, DEFAULT_CODES[413]))
-                self.close_connection = True
-                return None
-            return self.rfile.read(length)
-
-        def do_POST(self) -> None:
-            raw = self._body()
-            if raw is None:
-                return
-            path = self.path.split("?", 1)[0]
-            if path == "/_admin/fail":
-                self._admin_fail(raw)
-                return
-            region = path[1 : -len(EVENTS_SUFFIX)] if path.endswith(EVENTS_SUFFIX) else ""
-            if region not in REGIONS:
-                self._send(404, _error_body(404, "NOT_FOUND"))
-                return
-            status, code = server.handle_event(region, self.headers.get("Authorization"), raw)
-            self._send(status, b"" if status == 202 else _error_body(status, code))
-
-        def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] != "/_admin/events":
-                self._send(404, _error_body(404, "NOT_FOUND"))
-                return
-            lines = "".join(json.dumps(r.public()) + "\n" for r in server.received())
-            self._send(200, lines.encode(), "application/x-ndjson")
-
-        def do_DELETE(self) -> None:
-            if self.path.split("?", 1)[0] != "/_admin/events":
-                self._send(404, _error_body(404, "NOT_FOUND"))
-                return
-            server.clear()
-            self._send(204, b"")
-
-        def _admin_fail(self, raw: bytes) -> None:
-            try:
-                body = json.loads(raw)
-                server.fail_next(
-                    int(body["status"]),
-                    body.get("code"),
-                    times=int(body.get("times", 1)),
-                    region=body.get("region"),
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                self._send(400, json.dumps({"error": str(exc)}).encode())
-                return
-            self._send(204, b"")
-
-        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(status)
-            if body:
-                self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body:
-                self.wfile.write(body)
-
-    return Handler
+    return type("Handler", (_GatewayHandler,), {"gateway": server})
 
 
 class GatewayAdmin:

@@ -286,47 +286,44 @@ def load_seed(extra_accounts: int = LOAD_ACCOUNTS) -> Seed:
 
 
 def link_accounts(stack: LocalStack, usernames: list[str]) -> list[Account]:
-    """Each user linked as Alexa does it: OAuth at ACCloud, SkillAccountLinked, AcceptGrant, Discover."""
+    return [link_account(stack, username) for username in usernames]
+
+
+def link_account(stack: LocalStack, username: str, alexa_user_id: str | None = None) -> Account:
+    """The user linked as Alexa does it: OAuth at ACCloud, SkillAccountLinked, AcceptGrant, Discover.
+
+    The one way the load run and the benchmark (``bench/stack.py``) prepare an account."""
     import lambda_handler
     from skill.privacy import pseudonyms
 
-    accounts = []
-    for username in usernames:
-        user_id = stack.accloud.user_id(username)
-        token = stack.accloud.issue_token(username)["access_token"]
-        alexa_user = _ALEXA_USER_PREFIX + username.upper()
-        _expect(lambda_handler.handler(_skill_event("SkillAccountLinked", token, alexa_user), None))
-        grant = {"type": "OAuth2.AuthorizationCode", "code": stack.lwa.issue_grant_code()}
-        payload = {"grant": grant, "grantee": {"type": "BearerToken", "token": token}}
-        answer = lambda_handler.handler(_directive("Alexa.Authorization", "AcceptGrant", payload), None)
-        _expect(answer, "AcceptGrant.Response")
-        answer = lambda_handler.handler(_discover(token), None)
-        _expect(answer, "Discover.Response")
-        endpoints = {e["endpointId"]: e for e in answer["event"]["payload"]["endpoints"]}
-        wire = {d["id"]: d for d in stack.accloud.devices(username)}
-        device_of = {pseudonyms.endpoint_id(user_id, d): d for d in wire}
-        device_of = {e: d for e, d in device_of.items() if e in endpoints}
+    user_id = stack.accloud.user_id(username)
+    token = stack.accloud.issue_token(username)["access_token"]
+    alexa_user = alexa_user_id or _ALEXA_USER_PREFIX + username.upper()
+    _expect(lambda_handler.handler(_skill_event("SkillAccountLinked", token, alexa_user), None))
+    grant = {"type": "OAuth2.AuthorizationCode", "code": stack.lwa.issue_grant_code()}
+    payload = {"grant": grant, "grantee": {"type": "BearerToken", "token": token}}
+    answer = lambda_handler.handler(_directive("Alexa.Authorization", "AcceptGrant", payload), None)
+    _expect(answer, "AcceptGrant.Response")
+    answer = lambda_handler.handler(_discover(token), None)
+    _expect(answer, "Discover.Response")
+    endpoints = {e["endpointId"]: e for e in answer["event"]["payload"]["endpoints"]}
+    wire = {d["id"]: d for d in stack.accloud.devices(username)}
+    device_of = {pseudonyms.endpoint_id(user_id, d): d for d in wire}
+    device_of = {e: d for e, d in device_of.items() if e in endpoints}
 
-        accounts.append(
-            Account(
-                username=username,
-                user_id=user_id,
-                token=token,
-                endpoints=endpoints,
-                device_of=device_of,
-                streamable=tuple(
-                    e for e, ep in sorted(endpoints.items())
-                    if "Alexa.CameraStreamController" in _interfaces(ep) and _healthy(wire[device_of[e]])
-                ),
-                doorbells=tuple(
-                    e for e, ep in sorted(endpoints.items()) if "Alexa.DoorbellEventSource" in _interfaces(ep)
-                ),
-                motion_sensors=tuple(
-                    e for e, ep in sorted(endpoints.items()) if "Alexa.MotionSensor" in _interfaces(ep)
-                ),
-            )
-        )  # fmt: skip
-    return accounts
+    def having(interface: str) -> tuple[str, ...]:
+        return tuple(e for e, ep in sorted(endpoints.items()) if interface in _interfaces(ep))
+
+    return Account(
+        username=username,
+        user_id=user_id,
+        token=token,
+        endpoints=endpoints,
+        device_of=device_of,
+        streamable=tuple(e for e in having("Alexa.CameraStreamController") if _healthy(wire[device_of[e]])),
+        doorbells=having("Alexa.DoorbellEventSource"),
+        motion_sensors=having("Alexa.MotionSensor"),
+    )
 
 
 def _interfaces(endpoint: dict[str, Any]) -> set[str]:
@@ -642,17 +639,23 @@ class LoadReport:
         }
 
 
-def _percentile(sorted_values: list[float], share: float) -> float:
-    if not sorted_values:
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct``-th percentile (0-100), interpolated between the nearest ranks; 0 for no values.
+
+    The load report's and the benchmark's (``bench/warm.py``) latency figures."""
+    ordered = sorted(values)
+    if not ordered:
         return 0.0
-    index = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _stats(latencies: list[float], errors: int) -> KindStats:
     ordered = sorted(latencies)
     ms = [v * 1000 for v in ordered]
-    return KindStats(len(ms), errors, _percentile(ms, 0.50), _percentile(ms, 0.99), ms[-1] if ms else 0.0)
+    return KindStats(len(ms), errors, percentile(ms, 50), percentile(ms, 99), ms[-1] if ms else 0.0)
 
 
 # --- lost writes ----------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
-        from devstack.accloud_server import AccloudServer
+        from devstack.accloud import AccloudServer
         from devstack.demo_data import demo_seed
         from devstack.gateway_server import GatewayServer
         from devstack.lwa_server import LwaServer

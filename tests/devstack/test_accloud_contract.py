@@ -25,7 +25,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from devstack import demo_data as demo
-from devstack.accloud_server import EVENT_TYPES, AccloudServer
+from devstack.accloud import EVENT_TYPES, AccloudServer
 from devstack.demo_data import DemoDevice
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "accloud-openapi.yaml"
@@ -459,7 +459,7 @@ def test_schemas_reject_what_the_contract_forbids(registry: Registry, schema: st
 
 def test_device_schema_rejects_a_wrong_kind_and_accepts_unknown_extra_fields(registry: Registry) -> None:
     device = demo.demo_seed().device(demo.DRIVEWAY)
-    from devstack.accloud_server import device_json
+    from devstack.accloud import device_json
 
     wire = device_json(device, online=True)
     validator = validator_at(registry, "/components/schemas/Device")

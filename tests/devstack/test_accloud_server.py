@@ -20,15 +20,15 @@ import urllib3
 from werkzeug.test import Client
 
 from devstack import demo_data as demo
-from devstack.accloud_server import (
+from devstack.accloud import (
     LOCAL_REDIRECT_URI,
     AccloudAdmin,
     AccloudServer,
     AdminError,
     WebRtcUnavailable,
-    _Wsgi,
     redirect_uri_allowed,
 )
+from devstack.accloud.server import _Wsgi
 from devstack.demo_data import DemoDevice
 from devstack.http_server import LoopbackServer
 from devstack.webhook_sender import SIGNATURE_HEADER, send_event, sign
@@ -376,7 +376,7 @@ def test_token_exchange_needs_the_same_redirect_uri(server: AccloudServer) -> No
     ],
 )
 def test_redirect_uri_allow_list(uri: str, allowed: bool) -> None:
-    from devstack.accloud_server import DEFAULT_REDIRECT_URIS
+    from devstack.accloud import DEFAULT_REDIRECT_URIS
 
     assert redirect_uri_allowed(uri, DEFAULT_REDIRECT_URIS) is allowed
 

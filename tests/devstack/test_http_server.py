@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from devstack.gateway_server import GatewayServer
 from devstack.http_server import LOOPBACK, LoopbackServer
 from devstack.lwa_server import LwaServer

@@ -221,3 +221,35 @@ def test_json_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
         and printed["throughput_per_second"] == 2.0
         and printed["kinds"]["stream"]["p99_ms"] == 2.0
     )
+
+
+# --- the one home of load generation: the benchmark uses it -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [
+        ([], 50, 0.0),
+        ([7.0], 99, 7.0),
+        ([4.0, 1.0, 3.0, 2.0], 50, 2.5),
+        ([float(v) for v in range(1, 101)], 99, 99.01),
+        ([float(v) for v in range(1, 101)], 100, 100.0),
+    ],
+)
+def test_percentile_interpolates_between_ranks(values: list[float], pct: float, expected: float) -> None:
+    assert load.percentile(values, pct) == pytest.approx(expected)
+
+
+def test_the_benchmark_links_its_account_and_figures_percentiles_with_the_load_generator() -> None:
+    """bench/ has no account setup or statistics of its own: Alice is linked as a load account is
+    (SkillAccountLinked included, so the voice index knows the benchmark's Alexa user)."""
+    from bench import stack as bench_stack
+    from bench import warm
+    from skill.voice import identity
+
+    assert warm.percentile is load.percentile
+    with bench_stack.BenchStack() as bench:
+        [link] = identity.links_of_alexa_user(bench_stack.ALEXA_USER, None)
+        assert link == identity.link_of(identity.resolve_token(bench.token))
+        assert bench.endpoint["friendlyName"] == bench_stack.CAMERA
+        assert bench.user_id == bench.local.accloud.user_id("alice")

@@ -12,7 +12,7 @@ import pytest
 import urllib3
 
 from devstack import webhook_sender
-from devstack.accloud_server import AccloudAdmin, AccloudServer
+from devstack.accloud import AccloudAdmin, AccloudServer
 from devstack.demo_data import ALICE, ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from devstack.gateway_server import GatewayAdmin, GatewayServer
 from devstack.webhook_front import WebhookFront, api_gateway_event, http_answer, trigger

@@ -41,7 +41,7 @@ def world(alexa_schema) -> Iterator[World]:
     and other modules here (test_races.py) run against moto's server instead."""
     from moto import mock_aws
 
-    from devstack.accloud_server import AccloudServer
+    from devstack.accloud import AccloudServer
     from devstack.demo_data import demo_seed
     from devstack.gateway_server import GatewayServer
     from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer

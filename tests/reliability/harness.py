@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from devstack.demo_data import DemoDevice
 from devstack.gateway_server import GatewayServer
 from devstack.lwa_server import LwaServer

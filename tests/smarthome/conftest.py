@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from devstack.demo_data import demo_seed
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from skill.cloud import contract
 from skill.cloud.client import Deadline
 from skill.config import Settings

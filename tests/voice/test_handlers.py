@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devstack import demo_data as demo
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from models import store
 from models.store import EndpointRecord
 from skill.privacy import pseudonyms

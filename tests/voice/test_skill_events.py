@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 from models import store
 from skill.privacy import pseudonyms
 from skill.voice import dispatch

@@ -1,0 +1,3 @@
+from devstack.accloud.server import serve
+
+serve()
