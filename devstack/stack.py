@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skill import warm
+
 if TYPE_CHECKING:
     from devstack.demo_data import Seed
 
@@ -50,7 +52,7 @@ def apply_env(env: dict[str, str]) -> dict[str, str | None]:
     Returns the previous values, for ``restore_env``."""
     previous = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    reset_container()
+    warm.reset()
     return previous
 
 
@@ -60,20 +62,7 @@ def restore_env(previous: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    reset_container()
-
-
-def reset_container() -> None:
-    """What a new Lambda container would not have: cached settings, clients, secrets, keys, users."""
-    from skill import aws, config
-    from skill import secrets as secret_cache
-    from skill.cloud import users
-    from skill.privacy import envelope, pseudonyms
-    from skill.proactive import lwa
-
-    for reset in (config.reset, aws.reset, secret_cache.reset, pseudonyms.reset, users.reset, envelope.reset):
-        reset()
-    lwa.reset()  # models rebind lazily (models.base.ensure_bound) to the new settings and client
+    warm.reset()
 
 
 def _reset_moto(host: str, port: int) -> None:
@@ -174,7 +163,7 @@ class LocalStack:
             self.extension = self._start_extension(f"http://{host}:{port}")
             self._env.update(self.extension.environment())
             os.environ.update(self.extension.environment())
-        reset_container()
+        warm.reset()
         import lambda_handler
 
         self.front = WebhookFront(self._handler or lambda_handler.handler).start()

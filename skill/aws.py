@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterator, Set
 from typing import TYPE_CHECKING, Any
 
+from skill import warm
+
 if TYPE_CHECKING:
     import botocore.session
 
@@ -114,6 +116,7 @@ def client(service: str) -> Any:
     return found
 
 
+@warm.register
 def reset() -> None:
     """Drop cached clients (tests switch between mocked backends)."""
     global _session

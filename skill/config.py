@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from skill import warm
+
 EVENT_GATEWAY_URLS = {
     "NA": "https://api.amazonalexa.com/v3/events",
     "EU": "https://api.eu.amazonalexa.com/v3/events",
@@ -158,6 +160,7 @@ def settings() -> Settings:
     return load()
 
 
+@warm.register
 def reset() -> None:
     """Forget the cached settings (tests and the local CLI change the environment)."""
     settings.cache_clear()

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from skill import aws, secrets_extension
+from skill import aws, secrets_extension, warm
 from skill.config import settings
 from skill.privacy.logs import log
 
@@ -80,7 +80,7 @@ def _fetch(secret_id: str) -> tuple[str, float]:
     return raw, CACHE_SECONDS
 
 
+@warm.register
 def reset() -> None:
     with _lock:
         _cache.clear()
-    secrets_extension.reset()

@@ -17,7 +17,7 @@ import json
 import os
 from urllib.parse import quote
 
-from skill import http
+from skill import http, warm
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105  (a header name)
 ERROR_TYPE_HEADER = "X-Amzn-Errortype"
@@ -43,6 +43,7 @@ class SecretError(RuntimeError):
 
 
 _pool = http.Pool(num_pools=1, maxsize=1)  # secrets are read once per cache period anyway
+warm.register(_pool.reset, name=f"{__name__}._pool")
 
 
 def _get(port: int, path: str, token: str) -> tuple[int, str, bytes]:
@@ -78,8 +79,3 @@ def secret_string(secret_id: str, port: int) -> str:
     if not isinstance(value, str):
         raise ExtensionUnavailable("SecretString is not a string")
     return value
-
-
-def reset() -> None:
-    """Close the kept connection (tests start and stop stand-ins on new ports)."""
-    _pool.reset()

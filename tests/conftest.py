@@ -17,6 +17,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 import pytest
 
+from skill import warm
 from tests.alexa_schema import AlexaSchema
 
 TEST_USER_HASH_KEY = base64.b64encode(b"u" * 32).decode()
@@ -29,13 +30,6 @@ TEST_SKILL_ID = "amzn1.ask.skill.00000000-0000-0000-0000-000000000000"
 def alexa_schema() -> AlexaSchema:
     """Validates outbound Alexa messages against Amazon's official schema (and ours for DeleteReport)."""
     return AlexaSchema.load()
-
-
-def reset_caches() -> None:
-    """Forget everything a warm container caches: settings, clients, secrets, keys, users."""
-    from devstack.stack import reset_container
-
-    reset_container()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,7 +64,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ZOSI_WEBHOOK_SECRET_ID", "test/accloud-webhook")
     monkeypatch.setenv("ZOSI_TABLE_NAME", "zosi-test")
     monkeypatch.setenv("ZOSI_SKILL_ID", TEST_SKILL_ID)
-    reset_caches()
+    warm.reset()
     with mock_aws():
         sm = aws.client("secretsmanager")
         secrets = {
@@ -82,9 +76,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch):
             sm.create_secret(Name=name, SecretString=json.dumps(value))
         key_arn = aws.client("kms").create_key(Description="zosi test")["KeyMetadata"]["Arn"]
         monkeypatch.setenv("ZOSI_KMS_KEY_ID", key_arn)
-        reset_caches()
+        warm.reset()
         from models.store import create_table_for_local
 
         create_table_for_local()
         yield key_arn
-    reset_caches()
+    warm.reset()

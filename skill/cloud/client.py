@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from skill import bounded, http
+from skill import bounded, http, warm
 from skill.cloud import contract
 from skill.config import Settings, check_outbound_url
 from skill.privacy.logs import log
@@ -39,6 +39,7 @@ _BEARER_CHALLENGE = re.compile(r"\s*bearer(?:\s+(?P<params>.*))?\Z", re.IGNORECA
 _AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
 _pool = http.Pool(num_pools=4, maxsize=8)
+warm.register(_pool.reset, name=f"{__name__}._pool")
 Deadline = http.Deadline  # the directive's deadline; its home is skill.http
 
 

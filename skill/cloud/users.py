@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+from skill import warm
 from skill.cloud.contract import CameraCloud, CloudUser
 
 MAX_ENTRIES = 2048
@@ -61,6 +62,7 @@ def forget(token: str) -> None:
         _cache.pop(_key(token), None)
 
 
+@warm.register
 def reset() -> None:
     with _lock:
         _cache.clear()

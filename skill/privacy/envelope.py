@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from skill import aws
+from skill import aws, warm
 from skill.config import settings
 
 FORMAT_V1 = 1
@@ -115,6 +115,7 @@ def unseal(blob: bytes, binding: Binding) -> bytes:
         raise CiphertextInvalid("envelope does not authenticate for this row") from None
 
 
+@warm.register
 def reset() -> None:
     """Forget cached data keys (tests; a key rotation)."""
     with _lock:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from skill import secrets
+from skill import secrets, warm
 from skill.config import settings
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def keys() -> PseudonymKeys:
     return _keys
 
 
+@warm.register
 def reset() -> None:
     global _keys
     with _lock:

@@ -29,7 +29,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from skill import bounded, http
+from skill import bounded, http, warm
 from skill.config import ConfigError, check_outbound_url, settings
 from skill.http import MIN_ATTEMPT_SECONDS, Deadline
 from skill.privacy import pseudonyms
@@ -227,11 +227,7 @@ class GatewayClient:
 # --- HTTP -----------------------------------------------------------------------------------
 
 _pool = http.Pool(num_pools=3, maxsize=8)
-
-
-def reset() -> None:
-    """Drop the connection pool (tests point the gateway at new stand-ins)."""
-    _pool.reset()
+warm.register(_pool.reset, name=f"{__name__}._pool")
 
 
 def _encode(message: dict[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from skill import bounded, http, secrets
+from skill import bounded, http, secrets, warm
 from skill.config import ConfigError, check_outbound_url, settings
 
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -74,11 +74,7 @@ def refresh(refresh_token: str) -> LwaTokens:
 
 
 _pool = http.Pool(num_pools=2, maxsize=4)
-
-
-def reset() -> None:
-    """Drop the connection pool (tests switch token URLs)."""
-    _pool.reset()
+warm.register(_pool.reset, name=f"{__name__}._pool")
 
 
 # --- internals ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from skill import bounded, http
+from skill import bounded, http, warm
 from skill.config import settings
 from skill.privacy.logs import correlation_id, log
 from skill.voice import skill_events
@@ -180,6 +180,7 @@ def voice_skill() -> LambdaHandler:
     return _skill
 
 
+@warm.register
 def reset() -> None:
     """Forget the built skill (tests)."""
     global _skill

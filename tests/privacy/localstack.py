@@ -20,7 +20,8 @@ from typing import Any
 import lambda_handler
 from devstack import directives
 from devstack.gateway_server import Received
-from devstack.stack import LocalStack, reset_container
+from devstack.stack import LocalStack
+from skill import warm
 from skill.privacy import logs, pseudonyms
 from tests.voice import envelopes
 from tests.voice.envelopes.stack import table_items
@@ -82,7 +83,7 @@ def running_stack(*, seed: Any = None, webrtc: bool = False) -> Iterator[tuple[L
         metrics.sink = saved_sink
         os.environ.clear()
         os.environ.update(saved_env)
-        reset_container()
+        warm.reset()
         root.handlers[:] = saved_logging[0]
         root.setLevel(saved_logging[1])
         logs._configured = saved_logging[2]

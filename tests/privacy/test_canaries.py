@@ -35,6 +35,7 @@ from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE, canary_s
 from devstack.directives import advertised_streams
 from models.inventory import INVENTORY, SHORT_TTL
 from models.items import DEDUPE_PREFIX, FENCE_PREFIX, TTL_ATTRIBUTE, ErasureFence, WebhookDedupe, kind_of
+from skill import warm
 from skill.privacy import pseudonyms
 from skill.smarthome.endpoints import friendly_name
 from tests.privacy.localstack import ALEXA_USERS, Alexa, LogCapture, item_text, running_stack, table_items
@@ -172,7 +173,6 @@ def pseudonym_keys() -> list[str]:
 
 def run_story(alexa: Alexa, capture: LogCapture, planted: dict[str, str], env_file: Path) -> Observed:
     from devstack import cli
-    from skill import config
     from skill.privacy import access, retention
 
     stack = alexa.stack
@@ -314,7 +314,7 @@ def run_story(alexa: Alexa, capture: LogCapture, planted: dict[str, str], env_fi
 
     with step("voice"):
         os.environ["ZOSI_POLICY_VERSION"] = NEWER_POLICY  # a newer policy: Launch gives the notice card
-        config.reset()
+        warm.reset()
         voice("LaunchRequest", alexa.launch("alice"))
         voice("ListCameras", alexa.intent("alice", "ListCameras"))
         spoken = friendly_name(planted[f"device:{BACK_YARD}:name"])

@@ -15,7 +15,7 @@ import pytest
 import lambda_handler
 from devstack.demo_data import FRONT_DOOR
 from models import store
-from skill import config
+from skill import warm
 from skill.config import settings
 from skill.privacy import pseudonyms, retention
 from tests.privacy.conftest import Local
@@ -32,7 +32,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def alexa(local: Local, monkeypatch: pytest.MonkeyPatch) -> Alexa:
     """alice and bob fully set up (profile, link with grant, endpoint index); stand-ins and logs cleared."""
     monkeypatch.delenv("ZOSI_INACTIVITY_ERASE_DAYS", raising=False)
-    config.reset()
+    warm.reset()
     wipe_table()
     alexa = Alexa(local.stack)
     for username in ("alice", "bob"):
@@ -54,12 +54,12 @@ def idle_since(alexa: Alexa, username: str, days: float) -> None:
 
 def test_the_default_window_is_365_days(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZOSI_INACTIVITY_ERASE_DAYS", raising=False)
-    config.reset()
+    warm.reset()
     assert settings().inactivity_erase_days == 365
     monkeypatch.setenv("ZOSI_INACTIVITY_ERASE_DAYS", "30")
-    config.reset()
+    warm.reset()
     assert settings().inactivity_erase_days == 30
-    config.reset()
+    warm.reset()
 
 
 def test_an_inactive_account_is_erased_and_an_active_one_kept(
@@ -92,7 +92,7 @@ def test_the_window_follows_the_setting_and_its_edge_is_kept(
     alexa: Alexa, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ZOSI_INACTIVITY_ERASE_DAYS", "30")
-    config.reset()
+    warm.reset()
     store.touch_profile(alexa.user_key("alice"), now=NOW - timedelta(days=30, seconds=1))
     store.touch_profile(alexa.user_key("bob"), now=NOW - timedelta(days=30))  # exactly at the cutoff
     assert retention.run(now=NOW)["accounts_erased"] == 1

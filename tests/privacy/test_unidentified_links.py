@@ -23,7 +23,7 @@ import pytest
 
 from devstack.demo_data import FRONT_DOOR
 from models import store
-from skill import config
+from skill import config, warm
 from skill.privacy import erasure, retention
 from skill.proactive import grants
 from skill.voice import strings
@@ -192,12 +192,12 @@ def test_delete_my_data_with_nothing_stored_says_so(local: Local) -> None:
 
 def test_the_grace_period_is_a_setting_of_24_hours_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS", raising=False)
-    config.reset()
+    warm.reset()
     assert config.settings().unidentified_link_grace_hours == config.UNIDENTIFIED_LINK_GRACE_HOURS == 24
     monkeypatch.setenv("ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS", "2")
-    config.reset()
+    warm.reset()
     assert config.settings().unidentified_link_grace_hours == 2
-    config.reset()
+    warm.reset()
 
 
 def test_retention_erases_a_lone_unidentified_link_after_its_grace_period(local: Local) -> None:

@@ -19,9 +19,9 @@ from moto import mock_aws
 from devstack import webhook_sender
 from devstack.gateway_server import GatewayServer
 from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
-from skill import aws, config, secrets
-from skill.privacy import envelope, pseudonyms
-from skill.proactive import gateway, lwa, metrics
+from skill import aws, warm
+from skill.privacy import pseudonyms
+from skill.proactive import lwa, metrics
 from skill.proactive.gateway import GatewayClient
 from tests.alexa_schema import AlexaSchema
 from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY
@@ -39,19 +39,6 @@ SECRET_IDS = {
     ),
     "ZOSI_WEBHOOK_SECRET_ID": ("test/accloud-webhook", {"signing_secret": WEBHOOK_SECRET}),
 }
-
-
-def reset_caches() -> None:
-    for reset in (
-        secrets.reset,
-        aws.reset,
-        config.reset,
-        pseudonyms.reset,
-        envelope.reset,
-        lwa.reset,
-        gateway.reset,
-    ):
-        reset()
 
 
 class FakeTime:
@@ -107,7 +94,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, alexa_schema: AlexaSchema) -> Iterato
     monkeypatch.setenv("ZOSI_LOCAL_MODE", "1")
     for env, (secret_id, _) in SECRET_IDS.items():
         monkeypatch.setenv(env, secret_id)
-    reset_caches()
+    warm.reset()
     with mock_aws(), LwaServer() as lwa_server:
         monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", lwa_server.token_url)
         key = aws.client("kms").create_key(Description="zosi proactive test")["KeyMetadata"]
@@ -118,12 +105,12 @@ def stack(monkeypatch: pytest.MonkeyPatch, alexa_schema: AlexaSchema) -> Iterato
         with GatewayServer(lwa_server.is_valid_access_token, schemas=alexa_schema.schemas) as gateway_server:
             for name, url in gateway_server.environment().items():
                 monkeypatch.setenv(name, url)
-            config.reset()
+            warm.reset()
             create_table_for_local()
             built = Stack(lwa_server, gateway_server, FakeTime())
             monkeypatch.setattr(metrics, "sink", lambda line: built.metric_lines.append(json.loads(line)))
             yield built
-    reset_caches()
+    warm.reset()
 
 
 # --- webhook deliveries -------------------------------------------------------------------------

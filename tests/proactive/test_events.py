@@ -16,6 +16,7 @@ from unittest.mock import ANY
 import pytest
 
 from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
+from skill import warm
 from skill.cloud.contract import parse_device
 from skill.privacy import pseudonyms
 from skill.proactive import webhook
@@ -273,14 +274,13 @@ def test_real_time_events_dated_in_the_future_are_dropped_and_counted(
 
 
 def test_the_future_limit_is_the_signature_tolerance(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import config
 
     stack.link(ALICE_ID, LINK)
     ahead = accloud_event("doorbell.pressed", ALICE_ID, FRONT_DOOR, occurred_at=rfc3339(ago(-250)))
     assert deliver(stack, ahead) == 202
     assert len(stack.gateway.messages()) == 1  # within the skew a signature may have: sent
     monkeypatch.setenv("ZOSI_WEBHOOK_TOLERANCE_SECONDS", "200")
-    config.reset()
+    warm.reset()
     ahead = accloud_event("doorbell.pressed", ALICE_ID, FRONT_DOOR, occurred_at=rfc3339(ago(-250)))
     assert deliver(stack, ahead) == 202
     assert len(stack.gateway.messages()) == 1

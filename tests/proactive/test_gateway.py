@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from devstack.demo_data import ALICE_ID, FRONT_DOOR
+from skill import warm
 from skill.privacy import pseudonyms
 from skill.proactive import events
 from skill.proactive.gateway import Delivery, Outcome, Recipient
@@ -219,14 +220,12 @@ def test_an_unreachable_gateway_is_retried_then_given_up(
 ) -> None:
     import socket
 
-    from skill import config
-
     stack.link(ALICE_ID, "lnk_a")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("ZOSI_EVENT_GATEWAY_URL_NA", f"http://127.0.0.1:{port}/v3/events")
-    config.reset()
+    warm.reset()
     delivery = ring(stack)
     assert (delivery.outcome, delivery.status, delivery.attempts) == (Outcome.RETRIES_EXHAUSTED, None, 4)
 
@@ -242,12 +241,11 @@ def test_an_unreachable_gateway_is_retried_then_given_up(
 def test_the_gateway_is_https_only(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, url: str, local_mode: str
 ) -> None:
-    from skill import config
 
     stack.link(ALICE_ID, "lnk_a")
     monkeypatch.setenv("ZOSI_EVENT_GATEWAY_URL_NA", url)
     monkeypatch.setenv("ZOSI_LOCAL_MODE", local_mode)
-    config.reset()
+    warm.reset()
     delivery = ring(stack)
     assert (delivery.outcome, delivery.code) == (Outcome.REJECTED, "GATEWAY_URL_INVALID")
     assert stack.gateway.received() == []

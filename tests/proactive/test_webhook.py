@@ -11,6 +11,7 @@ import pytest
 
 from devstack import webhook_sender
 from devstack.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR
+from skill import warm
 from skill.proactive import webhook
 from tests.bombs import nest
 from tests.proactive.conftest import (
@@ -141,10 +142,9 @@ def test_oversized_bodies_are_refused_before_the_signature_is_looked_at(
 
 
 def test_the_size_limit_is_a_setting(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import config
 
     monkeypatch.setenv("ZOSI_WEBHOOK_MAX_BODY_BYTES", "100")
-    config.reset()
+    warm.reset()
     status, _ = respond(stack, signed_event(ring()))
     assert status == 413
 
@@ -387,11 +387,9 @@ def test_a_storage_failure_after_the_claim_asks_for_redelivery(
 
 
 def test_a_missing_signing_secret_is_a_server_problem(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import config, secrets
 
     monkeypatch.setenv("ZOSI_WEBHOOK_SECRET_ID", "test/not-there")
-    config.reset()
-    secrets.reset()
+    warm.reset()
     assert respond(stack, signed_event(ring()))[0] == 503
     assert stored_items() == []
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from skill import warm
 from tests.reliability.harness import SelfSignedTlsServer, World
 
 _RELAXED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
@@ -52,7 +53,6 @@ def world(alexa_schema) -> Iterator[World]:
         TEST_SKILL_ID,
         TEST_USER_HASH_KEY,
         TEST_WEBHOOK_SECRET,
-        reset_caches,
     )
 
     secrets = {
@@ -86,14 +86,14 @@ def world(alexa_schema) -> Iterator[World]:
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        reset_caches()
+        warm.reset()
         with mock_aws():
             manager = aws.client("secretsmanager")
             for secret_id, value in secrets.values():
                 manager.create_secret(Name=secret_id, SecretString=json.dumps(value))
             key_arn = aws.client("kms").create_key(Description="zosi reliability")["KeyMetadata"]["Arn"]
             monkeypatch.setenv("ZOSI_KMS_KEY_ID", key_arn)
-            reset_caches()
+            warm.reset()
             create_table_for_local()
             yield World(accloud, lwa, gateway, tls)
-        reset_caches()
+        warm.reset()

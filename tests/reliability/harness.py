@@ -36,6 +36,7 @@ from devstack.accloud import AccloudServer
 from devstack.demo_data import DemoDevice
 from devstack.gateway_server import GatewayServer
 from devstack.lwa_server import LwaServer
+from skill import warm
 from tests.voice.envelopes.stack import table_items
 
 LAMBDA_TIMEOUT_SECONDS = 8.0  # template.yaml, SkillFunction
@@ -507,19 +508,12 @@ class World:
     tls: SelfSignedTlsServer
 
     def fresh(self) -> None:
-        """A known state: seeded ACCloud without faults, empty table, no gateway records, cold caches
-        for users (so every case resolves its caller), warm ones for settings, clients and keys."""
-        from skill import config
-        from skill.cloud import users
-        from skill.proactive import gateway, lwa
-
+        """A known state: seeded ACCloud without faults, empty table, no gateway records, a cold
+        container (so every case resolves its caller)."""
         self.accloud.reset()
         self.accloud.set_answerer(CannedAnswerer())
         self.gateway.clear()
-        config.reset()
-        users.reset()
-        lwa.reset()
-        gateway.reset()
+        warm.reset()
         clear_table()
 
     def token(self, username: str = "alice") -> str:

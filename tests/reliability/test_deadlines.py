@@ -28,8 +28,9 @@ import lambda_handler
 from devstack import webhook_sender
 from devstack.demo_data import ALICE, FRONT_DOOR
 from devstack.load import serialized_moto
-from devstack.stack import LocalStack, reset_container
+from devstack.stack import LocalStack
 from devstack.webhook_front import LambdaContext, api_gateway_event
+from skill import warm
 from skill.privacy import pseudonyms
 from tests.alexa_schema import AlexaSchema
 from tests.reliability import matrix
@@ -61,9 +62,9 @@ def fresh(stack: LocalStack) -> Iterator[LocalStack]:
         )
     stack.accloud.reset()
     stack.gateway.clear()
-    reset_container()
+    warm.reset()
     yield stack
-    reset_container()
+    warm.reset()
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def proxied(fresh: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         proxy = proxies[name] = FaultProxy(next(iter(settings.values()))).start()
         for variable, url in settings.items():
             monkeypatch.setenv(variable, _through(url, proxy))
-    reset_container()
+    warm.reset()
     yield proxies
     for proxy in proxies.values():
         proxy.stop()

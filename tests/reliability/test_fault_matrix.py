@@ -39,8 +39,7 @@ from devstack import webhook_sender
 from devstack.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
 from devstack.lwa_server import LwaServer
 from models import store
-from skill import config
-from skill.cloud import users
+from skill import config, warm
 from skill.privacy import pseudonyms
 from skill.proactive import grants, lwa, webhook
 from skill.proactive.gateway import GatewayClient
@@ -253,8 +252,7 @@ def injected(
 ) -> Iterator[None]:
     def setting(name: str, value: str) -> None:
         monkeypatch.setenv(name, value)
-        config.reset()
-        lwa.reset()
+        warm.reset()
 
     accloud_faults = {
         "accloud_latency": ("latency", 1.0),
@@ -367,7 +365,7 @@ def test_cell(
     expect = path.expect(fault_key if fault_key != matrix.UNREACHABLE else "none")
     world.fresh()
     event = setup(path, world)
-    users.reset()  # a cold container: the caller is resolved inside the cell
+    warm.reset()  # a cold container: the caller is resolved inside the cell
     clock = VirtualClock()
     monkeypatch.setattr(webhook, "client_factory", lambda: GatewayClient(sleep=clock.sleep, clock=clock.now))
     before, received = rows(), len(world.gateway.received())

@@ -39,7 +39,8 @@ import pytest
 import lambda_handler
 from devstack.demo_data import ALICE, FRONT_DOOR, GARAGE
 from devstack.load import serialized_moto
-from devstack.stack import LocalStack, reset_container
+from devstack.stack import LocalStack
+from skill import warm
 from skill.privacy import pseudonyms
 from tests.alexa_schema import AlexaSchema
 from tests.voice import envelopes
@@ -84,7 +85,7 @@ def alexa(stack: LocalStack) -> Iterator[Alexa]:
     stack.accloud.reset()
     stack.gateway.clear()
     stack.lwa.delay_seconds = 0.0
-    reset_container()
+    warm.reset()
     yield Alexa(stack)
     stack.lwa.delay_seconds = 0.0
 

@@ -11,6 +11,7 @@ import pytest
 import lambda_handler
 from devstack.accloud import AccloudServer
 from devstack.demo_data import demo_seed
+from skill import warm
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +23,13 @@ def accloud_server() -> Iterator[AccloudServer]:
 @pytest.fixture
 def accloud(accloud_server: AccloudServer, aws_env, monkeypatch: pytest.MonkeyPatch) -> AccloudServer:
     """A clean reference ACCloud (seed state, no faults) the handler is configured to use."""
-    from tests.conftest import reset_caches
 
     accloud_server.reset()
     monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", accloud_server.base_url)
     monkeypatch.setenv("ZOSI_LOCAL_MODE", "1")
     monkeypatch.setenv("ZOSI_ACCLOUD_READ_TIMEOUT", "0.6")
     monkeypatch.setenv("ZOSI_ACCLOUD_CONNECT_TIMEOUT", "0.5")
-    reset_caches()
+    warm.reset()
     return accloud_server
 
 

@@ -14,7 +14,7 @@ import pytest
 import lambda_handler
 from devstack.lwa_server import LwaServer
 from models import store
-from skill import aws, config
+from skill import aws, warm
 from skill.privacy import pseudonyms
 from skill.proactive import grants
 from tests.reliability.harness import CONDITION_FAILED, THROUGHPUT_EXCEEDED, DynamoFaults
@@ -23,11 +23,11 @@ from tests.smarthome.conftest import invoke
 
 @pytest.fixture
 def lwa_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LwaServer]:
-    from tests.conftest import reset_caches
+    from skill import warm
 
     with LwaServer() as server:
         monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", server.token_url)
-        reset_caches()
+        warm.reset()
         yield server
 
 
@@ -220,7 +220,7 @@ def test_a_slow_lwa_still_fails_the_grant_before_the_deadline(
         lwa_server.delay_seconds = 2.5  # beyond LWA's fixed 2 s read timeout too
     elif lwa_behaviour == "silent":
         monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", silent_lwa)
-        config.reset()
+        warm.reset()
     deadline = remaining_ms / 1000 - 0.5  # what skill/smarthome/context.py budgets from it
 
     started = time.monotonic()

@@ -15,6 +15,7 @@ import pytest
 
 from devstack import demo_data
 from devstack.http_server import LoopbackServer
+from skill import warm
 from tests.bombs import nest
 from tests.smarthome.conftest import directive, discover, invoke
 
@@ -304,10 +305,9 @@ def canned_server() -> Iterator[CannedServer]:
 def _point_accloud_at(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a changed DNS answer or a WAF in front of ACCloud does. Only the settings are reset:
     the warm container's other caches (the token -> user cache above all) stay."""
-    from skill import config
 
     monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", base_url)
-    config.reset()
+    warm.reset()
 
 
 INVALID, EXPIRED, OUTAGE = (

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skill import warm
 from skill.cloud import contract
 from skill.cloud.contract import Device, StreamProfile
 from skill.privacy import pseudonyms
@@ -152,6 +153,6 @@ def test_cached_profiles_are_validated_like_fresh_ones(raw: dict[str, Any], prob
 def test_user_keys_are_remembered_only_for_the_current_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     first = pseudonyms.user_key("usr_cached")
     assert pseudonyms.user_key("usr_cached") == first
-    pseudonyms.reset()
+    warm.reset()
     monkeypatch.setattr(pseudonyms, "keys", lambda: pseudonyms.PseudonymKeys(b"k" * 32, b"e" * 64))
     assert pseudonyms.user_key("usr_cached") != first

@@ -11,19 +11,12 @@ import pytest
 from moto import mock_aws
 
 from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
-from skill import aws, config, secrets
-from skill.privacy import envelope, pseudonyms
-from skill.proactive import lwa
+from skill import aws, warm
 from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY
 
 TABLE_NAME = "zosi-storage-test"
 PSEUDONYM_SECRET_ID = "test/pseudonym-keys"
 LWA_SECRET_ID = "test/lwa-client"
-
-
-def reset_caches() -> None:
-    for reset in (secrets.reset, aws.reset, config.reset, pseudonyms.reset, envelope.reset, lwa.reset):
-        reset()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,7 +47,7 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setenv("ZOSI_TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("ZOSI_PSEUDONYM_SECRET_ID", PSEUDONYM_SECRET_ID)
     monkeypatch.setenv("ZOSI_LWA_SECRET_ID", LWA_SECRET_ID)
-    reset_caches()
+    warm.reset()
     with mock_aws():
         key = aws.client("kms").create_key(Description="zosi test")["KeyMetadata"]
         monkeypatch.setenv("ZOSI_KMS_KEY_ID", key["KeyId"])
@@ -67,10 +60,10 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             Name=LWA_SECRET_ID,
             SecretString=json.dumps({"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}),
         )
-        config.reset()
+        warm.reset()
         create_table_for_local()
         yield Aws(kms_key_id=key["KeyId"], kms_key_arn=key["Arn"])
-    reset_caches()
+    warm.reset()
 
 
 @pytest.fixture
@@ -79,10 +72,9 @@ def lwa_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[LwaServer]:
     with LwaServer() as server:
         monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", server.token_url)
         monkeypatch.setenv("ZOSI_LOCAL_MODE", "1")
-        config.reset()
-        lwa.reset()
+        warm.reset()
         yield server
-    lwa.reset()
+    warm.reset()
 
 
 class DynamoCalls:

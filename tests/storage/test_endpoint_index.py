@@ -10,7 +10,7 @@ from botocore.exceptions import UnknownServiceError
 from models import store
 from models.endpoint_index import read_digests
 from models.store import EndpointRecord
-from skill import aws
+from skill import aws, warm
 from skill.privacy import pseudonyms
 
 CAMERA = EndpointRecord(("CAMERA",), "c4a3e1d2b5f60718")
@@ -77,7 +77,7 @@ def test_the_raw_items_hook_is_registered_once_per_client(
     no-op; each client gets the hook once, and a client made later (a reset container) gets it too."""
     from botocore.hooks import EventAliaser
 
-    from tests.conftest import reset_caches
+    from skill import warm
 
     registered: list[object] = []
     original = EventAliaser.register
@@ -96,7 +96,7 @@ def test_the_raw_items_hook_is_registered_once_per_client(
     for _ in range(3):
         assert read_digests(user) == (True, {"z1_a": CAMERA.capability_digest})
     assert len(registered) == 1
-    reset_caches()
+    warm.reset()
     for _ in range(2):
         assert read_digests(user) == (True, {"z1_a": CAMERA.capability_digest})
     assert len(registered) == 2
@@ -110,9 +110,8 @@ def test_an_index_without_a_link_is_reported_as_unlinked(aws_stack: object) -> N
 
 def test_read_failures_are_store_unavailable(aws_stack: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZOSI_TABLE_NAME", "no-such-table")
-    from skill import config
 
-    config.reset()
+    warm.reset()
     with pytest.raises(store.StoreUnavailable, match="read_digests failed: ResourceNotFoundException"):
         read_digests(pseudonyms.user_key("usr_1"))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from skill import aws
+from skill import aws, warm
 from skill.privacy import envelope
 from skill.privacy.envelope import Binding, CiphertextInvalid, KeyServiceUnavailable
 from tests.storage.conftest import Aws
@@ -15,18 +15,22 @@ SECRET = b'{"access_token": "Atza|secret-access", "refresh_token": "Atzr|secret-
 ROW = Binding("u_" + "1" * 32, "AccountLink.grant", "link#l_" + "a" * 32)
 
 
+class KmsCalls(list[str]):
+    """KMS operations made by the envelope code, in order, on the client of the current container."""
+
+    def attach(self) -> None:
+        """Count on the current client (again after ``warm.reset()``, which drops the old one)."""
+        aws.client("kms").meta.events.register("before-call.kms", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.append(model.name)
+
+
 @pytest.fixture
-def kms_calls(aws_stack: Aws) -> Iterator[list[str]]:
-    """KMS operations made by the envelope code, in order."""
-    calls: list[str] = []
-
-    def record(model, **_):
-        calls.append(model.name)
-
-    events = aws.client("kms").meta.events
-    events.register("before-call.kms", record)
-    yield calls
-    events.unregister("before-call.kms", record)
+def kms_calls(aws_stack: Aws) -> KmsCalls:
+    calls = KmsCalls()
+    calls.attach()
+    return calls
 
 
 def test_round_trip_and_blob_layout(aws_stack: Aws) -> None:
@@ -35,7 +39,7 @@ def test_round_trip_and_blob_layout(aws_stack: Aws) -> None:
     assert aws_stack.kms_key_arn.encode() in blob  # the ARN KMS returned, not the configured alias/id
     assert SECRET not in blob and b"Atza|" not in blob
     assert envelope.unseal(blob, ROW) == SECRET
-    envelope.reset()  # a cold container: the data key comes back from KMS Decrypt
+    warm.reset()  # a cold container: the data key comes back from KMS Decrypt
     assert envelope.unseal(blob, ROW) == SECRET
 
 
@@ -57,7 +61,7 @@ def test_a_ciphertext_moved_to_another_row_does_not_decrypt(
 ) -> None:
     blob = envelope.seal(SECRET, ROW)
     if cold:
-        envelope.reset()
+        warm.reset()
     else:
         envelope.seal(b"the other row's own secret", other)  # the other row has a cached key of its own
     with pytest.raises(CiphertextInvalid):
@@ -96,26 +100,27 @@ TAMPERING = {
 def test_tampered_blobs_are_rejected(aws_stack: Aws, tamper, cold: bool) -> None:
     blob = envelope.seal(SECRET, ROW)
     if cold:
-        envelope.reset()
+        warm.reset()
     with pytest.raises(CiphertextInvalid) as caught:
         envelope.unseal(tamper(blob), ROW)
     assert "Atz" not in str(caught.value)
 
 
-def test_warm_refresh_needs_no_kms_call(aws_stack: Aws, kms_calls: list[str]) -> None:
+def test_warm_refresh_needs_no_kms_call(aws_stack: Aws, kms_calls: KmsCalls) -> None:
     blob = envelope.seal(SECRET, ROW)
     assert kms_calls == ["GenerateDataKey"]
     envelope.unseal(blob, ROW)
     envelope.unseal(envelope.seal(b"refreshed tokens", ROW), ROW)
     assert kms_calls == ["GenerateDataKey"]
-    envelope.reset()
+    warm.reset()
+    kms_calls.attach()
     envelope.unseal(blob, ROW)
     envelope.seal(b"refreshed again", ROW)
     assert kms_calls == ["GenerateDataKey", "Decrypt"]
 
 
 def test_data_key_cache_is_bounded_in_size_and_age(
-    aws_stack: Aws, kms_calls: list[str], monkeypatch: pytest.MonkeyPatch
+    aws_stack: Aws, kms_calls: KmsCalls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(envelope, "DATA_KEY_CACHE_ENTRIES", 3)
     rows = [Binding(f"u_{n}", ROW.item_kind, ROW.sort_key) for n in range(5)]
@@ -178,7 +183,7 @@ def test_kms_failures_are_typed_and_carry_no_secret(
     on_unseal: type,
 ) -> None:
     blob = envelope.seal(SECRET, ROW)
-    envelope.reset()
+    warm.reset()
     monkeypatch.setattr(envelope.aws, "client", lambda service: _FailingKms(make(code)))
     with pytest.raises(on_seal) as sealing:
         envelope.seal(SECRET, ROW)
@@ -191,9 +196,8 @@ def test_kms_failures_are_typed_and_carry_no_secret(
 
 
 def test_missing_key_id_is_a_key_service_error(aws_stack: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import config
 
     monkeypatch.setenv("ZOSI_KMS_KEY_ID", "")
-    config.reset()
+    warm.reset()
     with pytest.raises(KeyServiceUnavailable, match="ZOSI_KMS_KEY_ID"):
         envelope.seal(SECRET, ROW)

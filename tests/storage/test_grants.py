@@ -10,7 +10,7 @@ import pytest
 
 from devstack.lwa_server import LwaServer
 from models import store
-from skill import aws
+from skill import aws, warm
 from skill.config import settings
 from skill.privacy import envelope, pseudonyms
 from skill.proactive import grants, lwa
@@ -295,7 +295,7 @@ def test_a_ciphertext_swapped_between_rows_does_not_decrypt(
     for pair in (keys, other):
         with pytest.raises(envelope.CiphertextInvalid):
             grants.valid_access_token(*pair)
-        envelope.reset()  # and not because of a cached key either
+        warm.reset()  # and not because of a cached key either
         with pytest.raises(envelope.CiphertextInvalid):
             grants.valid_access_token(*pair)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devstack.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
-from skill import aws, config, secrets
+from skill import aws, warm
 from skill.proactive import lwa
 from skill.proactive.lwa import InvalidGrant, LwaRejected, LwaUnavailable
 from tests.storage.conftest import LWA_SECRET_ID
@@ -144,7 +144,7 @@ def test_wrong_client_secret_is_rejected_without_naming_it(lwa_standin: LwaServe
     aws.client("secretsmanager").put_secret_value(
         SecretId=LWA_SECRET_ID, SecretString=json.dumps({"client_id": "x", "client_secret": "wrong-secret"})
     )
-    secrets.reset()
+    warm.reset()
     with pytest.raises(LwaRejected, match="invalid_client") as caught:
         lwa.exchange_code(lwa_standin.issue_grant_code())
     assert "wrong-secret" not in str(caught.value)
@@ -167,7 +167,7 @@ def test_unusable_client_credentials(
         manager.delete_secret(SecretId=LWA_SECRET_ID, ForceDeleteWithoutRecovery=True)
     else:
         manager.put_secret_value(SecretId=LWA_SECRET_ID, SecretString=json.dumps(secret_value))
-    secrets.reset()
+    warm.reset()
     with pytest.raises(expected):
         lwa.exchange_code(lwa_standin.issue_grant_code())
     assert lwa_standin.counts.total() == 0
@@ -175,7 +175,7 @@ def test_unusable_client_credentials(
 
 def test_a_slow_lwa_times_out_as_unavailable(lwa_standin: LwaServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lwa, "READ_TIMEOUT_SECONDS", 0.2)
-    lwa.reset()
+    warm.reset()
     lwa_standin.delay_seconds = 0.6
     with pytest.raises(LwaUnavailable, match=r"ReadTimeoutError|unreachable"):
         lwa.exchange_code(lwa_standin.issue_grant_code())
@@ -217,7 +217,7 @@ def test_an_unreachable_lwa_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> N
         port = probe.getsockname()[1]
     monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", f"http://127.0.0.1:{port}/auth/o2/token")
     monkeypatch.setenv("ZOSI_LOCAL_MODE", "1")
-    config.reset()
+    warm.reset()
     with pytest.raises(LwaUnavailable):
         lwa.exchange_code("ANcode")
 
@@ -235,7 +235,7 @@ def test_only_https_or_local_loopback_is_called(
 ) -> None:
     monkeypatch.setenv("ZOSI_LWA_TOKEN_URL", url)
     monkeypatch.setenv("ZOSI_LOCAL_MODE", local_mode)
-    config.reset()
+    warm.reset()
     with pytest.raises(LwaRejected, match="https"):
         lwa.exchange_code("ANcode")
 

@@ -24,7 +24,7 @@ import pytest
 from bench import events
 from bench.stack import BenchStack
 from devstack.stack import SECRET_IDS
-from skill import aws, config, secrets, secrets_extension
+from skill import aws, secrets, secrets_extension, warm
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK = SECRET_IDS["ZOSI_WEBHOOK_SECRET_ID"]
@@ -39,25 +39,25 @@ def stack() -> Iterator[BenchStack]:
 @pytest.fixture
 def extension(stack: BenchStack, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The stand-in, with an empty cache and this process's skill state reset; GetSecretValue
-    calls the skill itself makes (the fallback) are in ``extension.direct``."""
+    calls the skill itself makes (the fallback) are in ``extension.direct``; after a ``warm.reset()``
+    (a new client) ``extension.watch_direct_reads()`` watches again."""
     stand_in = stack.local.extension
     stand_in.clear_cache()
     stand_in.requests.clear()
-    secrets.reset()
-    config.reset()
+    warm.reset()
     direct: list[str] = []
-    aws.client("secretsmanager").meta.events.register(
-        "before-parameter-build.secrets-manager.GetSecretValue",
-        lambda params, **_: direct.append(params["SecretId"]),
-        unique_id="test-direct-reads",
-    )
-    stand_in.direct = direct
+
+    def watch_direct_reads() -> None:
+        aws.client("secretsmanager").meta.events.register(
+            "before-parameter-build.secrets-manager.GetSecretValue",
+            lambda params, **_: direct.append(params["SecretId"]),
+            unique_id="test-direct-reads",
+        )
+
+    watch_direct_reads()
+    stand_in.direct, stand_in.watch_direct_reads = direct, watch_direct_reads
     yield stand_in
-    aws.client("secretsmanager").meta.events.unregister(
-        "before-parameter-build.secrets-manager.GetSecretValue", unique_id="test-direct-reads"
-    )
-    secrets.reset()
-    config.reset()
+    warm.reset()  # the watched client goes with the container
 
 
 def current(secret_id: str) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def test_a_missing_or_failing_extension_falls_back_to_the_api_with_a_warning(
         extension.fail_next(503)
     else:
         monkeypatch.setenv("AWS_SESSION_TOKEN", "a-newer-session")  # moto does not check it
-    config.reset()
+    warm.reset()
+    extension.watch_direct_reads()
     expected = current(WEBHOOK)
     extension.direct.clear()
     with caplog.at_level(logging.WARNING, logger="skill.secrets"):
@@ -134,7 +135,8 @@ def test_without_the_extension_configured_secrets_come_from_the_api_silently(
     extension: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT")
-    config.reset()
+    warm.reset()
+    extension.watch_direct_reads()
     with caplog.at_level(logging.WARNING, logger="skill.secrets"):
         secrets.get(WEBHOOK)
     assert extension.requests == [] and extension.direct == [WEBHOOK]
@@ -233,4 +235,4 @@ def test_a_kept_connection_that_died_is_replaced_not_a_fallback(monkeypatch: pyt
             assert stand_in.requests == ["a", "a"]
             assert secrets_extension._pool._idle["http", "localhost", stand_in.port] != [kept]
         finally:
-            secrets_extension.reset()
+            warm.reset()

@@ -14,7 +14,7 @@ from models import store
 from models.base import all_models
 from models.items import AccountLink
 from models.store import EndpointRecord, LinkRef
-from skill import aws
+from skill import aws, warm
 from skill.config import settings
 from skill.privacy import pseudonyms
 from tests.storage.conftest import DynamoCalls
@@ -417,6 +417,6 @@ def test_models_share_the_functions_dynamodb_client(aws_stack: object) -> None:
     store.get_profile(user(1))
     for model in all_models():
         assert model._get_connection().connection.client is aws.client("dynamodb")
-    aws.reset()  # a new client (tests, CLI) is picked up on the next operation
+    warm.reset()  # a new client (tests, CLI) is picked up on the next operation
     store.get_profile(user(1))
     assert AccountLink._get_connection().connection.client is aws.client("dynamodb")

@@ -20,6 +20,7 @@ from devstack import demo_data as demo
 from devstack.accloud import AccloudServer
 from models import store
 from models.store import EndpointRecord
+from skill import warm
 from skill.privacy import pseudonyms
 from skill.voice import dispatch, handlers, strings
 from tests.voice import envelopes
@@ -478,9 +479,8 @@ def test_how_to_view_unlinked_is_generic(voice_stack: AccloudServer, locale: str
 def test_how_to_view_stays_helpful_when_accloud_is_down(voice_stack: AccloudServer) -> None:
     token = link(voice_stack, "alice")
     voice_stack.set_fault("status", 503)
-    from skill.cloud import users
 
-    users.reset()
+    warm.reset()
     answer = invoke(intent("HowToView", token=token))
     assert spoken(answer) == say("en-US", "how_to_view_generic")
 
@@ -733,9 +733,8 @@ def test_a_token_accloud_revoked_reads_and_erases_nothing_though_the_container_k
 def test_accloud_unavailable_is_said_so(voice_stack: AccloudServer, locale: str) -> None:
     token = link(voice_stack, "alice")
     voice_stack.set_fault("status", 503)
-    from skill.cloud import users
 
-    users.reset()
+    warm.reset()
     answer = invoke(launch(token=token, locale=locale))
     assert spoken(answer) == say(locale, "error_cloud_unavailable")
     assert ends_session(answer) is True
@@ -747,9 +746,9 @@ def test_accloud_unreachable_is_said_so(voice_stack: AccloudServer, monkeypatch:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", f"http://127.0.0.1:{closed_port}")
-    from tests.conftest import reset_caches
+    from skill import warm
 
-    reset_caches()
+    warm.reset()
     answer = invoke(intent("ListCameras", token="any-token"))
     assert spoken(answer) == say("en-US", "error_cloud_unavailable")
 
@@ -800,9 +799,8 @@ def test_no_configured_skill_id_refuses_every_custom_request(
     voice_stack: AccloudServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ZOSI_SKILL_ID")
-    from skill import config
 
-    config.reset()
+    warm.reset()
     with pytest.raises(dispatch.RequestRefused):
         invoke(launch(token=None))
 
@@ -919,7 +917,7 @@ def test_cameras_without_a_sayable_name_get_the_names_discovery_gives_them(
     from skill.voice.cameras import cameras_of, dynamic_entities, match
 
     monkeypatch.setattr(pseudonyms, "keys", lambda: pseudonyms.PseudonymKeys(b"k" * 32, b"e" * 64))
-    pseudonyms.reset()  # user keys remembered under other keys must not be reused, nor ours kept
+    warm.reset()  # user keys remembered under other keys must not be reused, nor ours kept
     monkeypatch.setattr(pseudonyms, "_user_keys", {})
     devices = [
         Device(

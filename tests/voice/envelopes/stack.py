@@ -13,6 +13,7 @@ import pytest
 import lambda_handler
 from devstack.accloud import AccloudServer
 from devstack.demo_data import demo_seed
+from skill import warm
 from tests.voice.envelopes import SKILL_ID
 
 POLICY_VERSION = "2024-05-01"
@@ -29,7 +30,6 @@ def voice_stack(
     accloud_server: AccloudServer, aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> AccloudServer:
     """Seeded ACCloud, moto (``aws_env``: secrets, KMS key, table), skill id and policy set, caches clean."""
-    from tests.conftest import reset_caches
 
     accloud_server.reset()
     monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", accloud_server.base_url)
@@ -39,7 +39,7 @@ def voice_stack(
     monkeypatch.setenv("ZOSI_SKILL_ID", SKILL_ID)
     monkeypatch.setenv("ZOSI_POLICY_VERSION", POLICY_VERSION)
     monkeypatch.setenv("ZOSI_POLICY_URL", "https://www.zositech.com/privacy-policy?lang=x&v=2")
-    reset_caches()
+    warm.reset()
     return accloud_server
 
 
