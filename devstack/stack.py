@@ -67,9 +67,9 @@ def reset_container() -> None:
     """What a new Lambda container would not have: cached settings, clients, secrets, keys, users."""
     from skill import aws, config
     from skill import secrets as secret_cache
+    from skill.amazon import lwa
     from skill.cloud import users
     from skill.privacy import envelope, pseudonyms
-    from skill.proactive import lwa
 
     for reset in (config.reset, aws.reset, secret_cache.reset, pseudonyms.reset, users.reset, envelope.reset):
         reset()

@@ -265,8 +265,8 @@ class CallSpy:
     """Counts requests the skill starts towards ACCloud, LWA and the Event Gateway (answered or not)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from skill.amazon import gateway, lwa
         from skill.cloud import client
-        from skill.proactive import gateway, lwa
 
         self.counts: Counter[str] = Counter()
         self._wrap(monkeypatch, client.HttpCameraCloud, "_once", "accloud")
@@ -510,8 +510,8 @@ class World:
         """A known state: seeded ACCloud without faults, empty table, no gateway records, cold caches
         for users (so every case resolves its caller), warm ones for settings, clients and keys."""
         from skill import config
+        from skill.amazon import gateway, lwa
         from skill.cloud import users
-        from skill.proactive import gateway, lwa
 
         self.accloud.reset()
         self.accloud.set_answerer(CannedAnswerer())

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skill.alexa import capabilities, endpoints
 from skill.cloud import contract
 from skill.cloud.contract import Device, StreamProfile
 from skill.privacy import pseudonyms
-from skill.smarthome import capabilities, endpoints
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 

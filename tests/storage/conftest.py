@@ -12,8 +12,8 @@ from moto import mock_aws
 
 from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, config, secrets
+from skill.amazon import lwa
 from skill.privacy import envelope, pseudonyms
-from skill.proactive import lwa
 from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY
 
 TABLE_NAME = "zosi-storage-test"
