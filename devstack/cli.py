@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     from skill.privacy.logs import configure
 
     configure({"demo": "ERROR", "invoke": "WARNING"}.get(args.group, "INFO"), stream=sys.stderr)
-    from skill.proactive import metrics
+    from skill import metrics
 
     metrics.sink = lambda line: print(line, file=sys.stderr)  # EMF lines are logs, not output
     try:

@@ -57,7 +57,7 @@ DEFAULT_CODES = {
     503: "SERVICE_UNAVAILABLE_EXCEPTION",
 }
 
-_PROJECT_SCHEMAS = Path(__file__).resolve().parent.parent / "skill" / "smarthome" / "schemas"
+_PROJECT_SCHEMAS = Path(__file__).resolve().parent.parent / "skill" / "alexa" / "schemas"
 DELETE_REPORT_SCHEMA = _PROJECT_SCHEMAS / "delete_report.schema.json"
 SMARTVISION_SCHEMA = _PROJECT_SCHEMAS / "smartvision.schema.json"
 SMARTVISION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"

@@ -466,7 +466,7 @@ def _worker(
     apply_env(env)
     import lambda_handler
     from devstack.webhook_front import LambdaContext
-    from skill.proactive import metrics
+    from skill import metrics
 
     metrics.sink = lambda line: None  # EMF lines would flood the terminal
     by_name = {a.username: a for a in accounts}

@@ -218,7 +218,7 @@ def delete_link(user_key: str, link_key: str) -> bool:
     return True
 
 
-# --- the LWA grant on a link (used by skill.proactive.grants) ------------------------------------
+# --- the LWA grant on a link (used by skill.amazon.grants) ------------------------------------
 
 
 def save_grant(

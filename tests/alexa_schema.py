@@ -4,7 +4,7 @@ Read from $ALEXA_SMART_HOME_SCHEMA or ../shared/alexa/schema/. Under CI=true a m
 fails the run instead of skipping: a green CI must mean every message was validated.
 
 Amazon's schema has no DeleteReport and nothing of Alexa.SmartVision; the project schemas in
-skill/smarthome/schemas/ fill the gap (see ``MessageSchemas``, which the Event Gateway stand-in
+skill/alexa/schemas/ fill the gap (see ``MessageSchemas``, which the Event Gateway stand-in
 uses too):
 
 * ``Alexa.Discovery.DeleteReport`` validates against delete_report.schema.json;

@@ -203,7 +203,7 @@ def erase_grant(
 
     ``stop_events`` also records that the link no longer permits events (a withdrawn permission
     or consent); ``lease_owner`` deletes only while that refresher holds the refresh lease
-    (skill.proactive.grants on LWA ``invalid_grant``).
+    (skill.amazon.grants on LWA ``invalid_grant``).
     """
     link = store.get_link(user_key, link_key)  # to count honestly: clearing an absent grant also "succeeds"
     cleared = store.clear_grant(user_key, link_key, lease_owner=lease_owner)

@@ -1,1 +1,1 @@
-"""Proactive side: Login-with-Amazon grants (lwa, grants), the vendor webhook and the Alexa Event Gateway."""
+"""Proactive side: the vendor webhook in, ACCloud events mapped to Alexa Event Gateway messages out."""

@@ -51,13 +51,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from skill import metrics
+from skill.alexa import endpoints, messages
+from skill.amazon.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
 from skill.cloud.contract import Device, MalformedDevice, parse_device
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
-from skill.proactive import metrics
-from skill.proactive.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
-from skill.smarthome import endpoints, messages
 
 _log = logging.getLogger(__name__)
 

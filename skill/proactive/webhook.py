@@ -53,11 +53,11 @@ from collections.abc import Callable
 from typing import Any
 
 from skill import bounded, http, secrets
+from skill.amazon.gateway import GatewayClient
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 from skill.proactive import events
-from skill.proactive.gateway import GatewayClient
 
 _log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Smart Home API v3: directive registry, message builders, typed errors, one module per interface."""
+"""Smart Home API v3: directive registry and dispatch, one module per interface (vocabulary: skill.alexa)."""

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from skill.alexa import messages
+from skill.alexa.errors import AcceptGrantFailed
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
-from skill.smarthome import messages
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import AcceptGrantFailed
 from skill.smarthome.registry import handles
 
 NAMESPACE = "Alexa.Authorization"
@@ -42,8 +42,8 @@ def grant_code(payload: dict[str, Any]) -> str:
 @handles(NAMESPACE, "AcceptGrant")
 def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
     from models import store
+    from skill.amazon import grants, lwa
     from skill.privacy import envelope
-    from skill.proactive import grants, lwa
 
     code = grant_code(ctx.directive.payload)
     user = ctx.verified_user()  # a grant is created: ACCloud confirms the token now, not a cache

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from skill.alexa import endpoints, messages
+from skill.alexa.errors import InternalError, InvalidDirective, InvalidValue
 from skill.cloud.contract import StreamProfile
 from skill.privacy.logs import log
-from skill.smarthome import endpoints, messages, stream_rules
+from skill.smarthome import stream_rules
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import InternalError, InvalidDirective, InvalidValue
 from skill.smarthome.registry import handles
 
 _log = logging.getLogger(__name__)

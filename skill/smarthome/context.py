@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from skill.alexa.directive import Directive
+from skill.alexa.errors import NoSuchEndpoint
 from skill.cloud import users
 from skill.cloud.contract import CameraCloud, CloudUser
 from skill.config import Settings
 from skill.http import Deadline
 from skill.privacy import pseudonyms
-from skill.smarthome.directive import Directive
-from skill.smarthome.errors import NoSuchEndpoint
 
 CloudFactory = Callable[[Settings, Deadline], CameraCloud]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from skill.alexa import endpoints, messages
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
-from skill.smarthome import endpoints, messages
 from skill.smarthome.context import DirectiveContext
 from skill.smarthome.registry import handles
 

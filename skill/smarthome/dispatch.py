@@ -14,13 +14,14 @@ import time
 from typing import Any
 
 from skill import bounded, http, secrets
+from skill.alexa import errors, messages
+from skill.alexa.directive import ENDPOINT_ID, Directive
 from skill.cloud import contract, users
 from skill.cloud.client import HttpCameraCloud
 from skill.config import ConfigError, Settings, settings
 from skill.privacy.logs import correlation_id, log
-from skill.smarthome import errors, messages, registry
+from skill.smarthome import registry
 from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
-from skill.smarthome.directive import ENDPOINT_ID, Directive
 
 # Importing an interface module registers its handlers.
 from skill.smarthome import authorization, camera_stream, discovery, health, rtc  # noqa: F401  isort: skip

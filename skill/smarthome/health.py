@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from skill.smarthome import capabilities, messages
+from skill.alexa import capabilities, messages
+from skill.alexa.errors import NoSuchEndpoint
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import NoSuchEndpoint
 from skill.smarthome.registry import handles
 
 

@@ -14,16 +14,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from skill.alexa import capabilities, messages
+from skill.alexa.errors import InvalidDirective, NoSuchEndpoint, ObjectClassesNotEnabled
 from skill.cloud.contract import Device
-from skill.smarthome import capabilities, messages
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import InvalidDirective, NoSuchEndpoint, ObjectClassesNotEnabled
 from skill.smarthome.registry import handles
 
 SENSOR = capabilities.ObjectDetectionSensor()
 NAMESPACE = SENSOR.interface
 MAX_REQUESTED_CLASSES = 64  # ImageNet-style labels; Alexa offers a handful
-# The project schema's objectClass (skill/smarthome/schemas/smartvision.schema.json).
+# The project schema's objectClass (skill/alexa/schemas/smartvision.schema.json).
 _OBJECT_CLASS = re.compile(r"[a-z][a-z0-9 _-]{0,63}")
 
 

@@ -12,11 +12,11 @@ import logging
 import re
 from typing import Any
 
+from skill.alexa import messages
+from skill.alexa.errors import InvalidDirective
 from skill.cloud import contract
 from skill.privacy.logs import log
-from skill.smarthome import messages
 from skill.smarthome.context import DirectiveContext
-from skill.smarthome.errors import InvalidDirective
 from skill.smarthome.registry import handles
 
 _log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skill.alexa.endpoints import UndescribableDevice, fallback_names, friendly_name
 from skill.cloud.contract import Device
 from skill.privacy import pseudonyms
-from skill.smarthome.endpoints import UndescribableDevice, fallback_names, friendly_name
 
 SLOT_TYPE = "CAMERA_NAME"
 MAX_DYNAMIC_ENTITIES = 100  # Alexa's limit per Dialog.UpdateDynamicEntities

@@ -19,9 +19,9 @@ from cfnlint.decode import decode
 
 from models.items import ALEXA_USER_INDEX, TTL_ATTRIBUTE
 from models.store import TABLE_DEFINITION
+from skill import metrics
+from skill.amazon.gateway import Outcome
 from skill.config import AWS_REGION_TO_ALEXA_REGION
-from skill.proactive import metrics
-from skill.proactive.gateway import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"

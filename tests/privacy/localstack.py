@@ -40,7 +40,7 @@ class LogCapture:
 
     def install(self) -> None:
         """(Re)direct the JSON log handler and the metric sink here (the CLI points both at its stderr)."""
-        from skill.proactive import metrics
+        from skill import metrics
 
         logs.configure("DEBUG", stream=self.buffer)
         metrics.sink = self.metric_lines.append
@@ -65,7 +65,7 @@ class LogCapture:
 @contextlib.contextmanager
 def running_stack(*, seed: Any = None, webrtc: bool = False) -> Iterator[tuple[LocalStack, LogCapture]]:
     """A started LocalStack and a log capture; the process environment and logging are restored after."""
-    from skill.proactive import metrics
+    from skill import metrics
 
     saved_env = dict(os.environ)
     root, moto_log = logging.getLogger(), logging.getLogger("moto")

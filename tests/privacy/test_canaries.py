@@ -36,8 +36,8 @@ from devstack.directives import advertised_streams
 from models.inventory import INVENTORY, SHORT_TTL
 from models.items import DEDUPE_PREFIX, FENCE_PREFIX, TTL_ATTRIBUTE, ErasureFence, WebhookDedupe, kind_of
 from skill import warm
+from skill.alexa.endpoints import friendly_name
 from skill.privacy import pseudonyms
-from skill.smarthome.endpoints import friendly_name
 from tests.privacy.localstack import ALEXA_USERS, Alexa, LogCapture, item_text, running_stack, table_items
 from tests.voice import envelopes
 

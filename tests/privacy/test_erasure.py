@@ -15,9 +15,9 @@ import pytest
 
 from models import store
 from models.store import EndpointRecord, LinkRef
+from skill.amazon import grants, lwa
 from skill.privacy import access, erasure, pseudonyms
 from skill.privacy.erasure import Trigger
-from skill.proactive import grants, lwa
 from tests.voice.envelopes import intent, skill_event
 from tests.voice.envelopes import stack as voice
 
@@ -394,8 +394,8 @@ def test_export_masks_a_secret_attribute_stored_as_text(monkeypatch: pytest.Monk
 @pytest.fixture
 def logging_restored() -> Any:
     """The CLI points the JSON log handler and the metric sink at its own stderr; put both back afterwards."""
+    from skill import metrics
     from skill.privacy import logs
-    from skill.proactive import metrics
 
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, logs._configured, metrics.sink)

@@ -24,8 +24,8 @@ import pytest
 from devstack.demo_data import FRONT_DOOR
 from models import store
 from skill import config, warm
+from skill.amazon import grants
 from skill.privacy import erasure, retention
-from skill.proactive import grants
 from skill.voice import strings
 from tests.privacy.conftest import Local
 from tests.privacy.localstack import (

@@ -19,10 +19,10 @@ from moto import mock_aws
 from devstack import webhook_sender
 from devstack.gateway_server import GatewayServer
 from devstack.lwa_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LwaServer
-from skill import aws, warm
+from skill import aws, metrics, warm
+from skill.amazon import lwa
+from skill.amazon.gateway import GatewayClient
 from skill.privacy import pseudonyms
-from skill.proactive import lwa, metrics
-from skill.proactive.gateway import GatewayClient
 from tests.alexa_schema import AlexaSchema
 from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY
 
@@ -72,7 +72,7 @@ class Stack:
         Returns the link's current access token ("" without a grant).
         """
         from models import store
-        from skill.proactive import grants
+        from skill.amazon import grants
 
         user_key, link_key = pseudonyms.user_key(user_id), pseudonyms.link_key(link_id)
         if not grant:

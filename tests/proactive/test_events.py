@@ -17,10 +17,10 @@ import pytest
 
 from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from skill import warm
+from skill.alexa import endpoints
 from skill.cloud.contract import parse_device
 from skill.privacy import pseudonyms
 from skill.proactive import webhook
-from skill.smarthome import endpoints
 from tests.alexa_schema import AlexaSchema
 from tests.proactive.conftest import DEVICE_WIRE, Stack, accloud_event, ago, rfc3339, signed_event
 

@@ -9,9 +9,9 @@ import pytest
 
 from devstack.demo_data import ALICE_ID, FRONT_DOOR
 from skill import warm
+from skill.amazon.gateway import Delivery, Outcome, Recipient
 from skill.privacy import pseudonyms
 from skill.proactive import events
-from skill.proactive.gateway import Delivery, Outcome, Recipient
 from tests.alexa_schema import AlexaSchema
 from tests.proactive.conftest import Stack
 
@@ -299,6 +299,6 @@ def test_logs_carry_no_token_or_endpoint(stack: Stack, caplog: pytest.LogCapture
 )
 def test_a_deep_error_answer_has_no_code_and_raises_nothing(raw: bytes) -> None:
     """The gateway's error body is read for ``payload.code`` only; a depth bomb there was a RecursionError."""
-    from skill.proactive import gateway
+    from skill.amazon import gateway
 
     assert gateway._amazon_code(raw) is None

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from skill import metrics
+from skill.alexa import capabilities, messages
 from skill.cloud.contract import Device, StreamProfile
-from skill.proactive import events, metrics
-from skill.smarthome import capabilities, messages
+from skill.proactive import events
 from tests.alexa_schema import AlexaSchema
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -128,7 +129,7 @@ def test_smartvision_schema_rejects(alexa_schema: AlexaSchema, case: str) -> Non
 
 
 def add_or_update(device: Device = DOORBELL) -> dict[str, Any]:
-    from skill.smarthome import endpoints
+    from skill.alexa import endpoints
 
     return events.add_or_update_report([endpoints.describe("usr_alice", device)])(TOKEN)
 

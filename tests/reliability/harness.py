@@ -266,8 +266,8 @@ class CallSpy:
     """Counts requests the skill starts towards ACCloud, LWA and the Event Gateway (answered or not)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from skill.amazon import gateway, lwa
         from skill.cloud import client
-        from skill.proactive import gateway, lwa
 
         self.counts: Counter[str] = Counter()
         self._wrap(monkeypatch, client.HttpCameraCloud, "_once", "accloud")

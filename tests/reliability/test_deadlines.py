@@ -108,8 +108,8 @@ def _user_key(stack: LocalStack) -> str:
 def _linked_with_grant(stack: LocalStack, *, expires_in: timedelta | None = None) -> None:
     """Alice linked an Alexa account (NA) that holds a grant; ``expires_in`` shortens its access token."""
     from models import store
+    from skill.amazon import grants, lwa
     from skill.config import settings
-    from skill.proactive import grants, lwa
 
     now = datetime.now(UTC)
     user_key = _user_key(stack)

@@ -40,9 +40,10 @@ from devstack.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
 from devstack.lwa_server import LwaServer
 from models import store
 from skill import config, warm
+from skill.amazon import grants, lwa
+from skill.amazon.gateway import GatewayClient
 from skill.privacy import pseudonyms
-from skill.proactive import grants, lwa, webhook
-from skill.proactive.gateway import GatewayClient
+from skill.proactive import webhook
 from skill.voice import strings
 from tests.alexa_schema import AlexaSchema
 from tests.conftest import TEST_WEBHOOK_SECRET

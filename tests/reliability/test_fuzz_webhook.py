@@ -40,8 +40,9 @@ import lambda_handler
 from devstack import webhook_sender
 from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from models import store
+from skill.amazon import grants, lwa
 from skill.privacy import pseudonyms
-from skill.proactive import events, grants, lwa
+from skill.proactive import events
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.reliability.harness import DynamoFaults, World, rows
 from tests.reliability.strategies import (

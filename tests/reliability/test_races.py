@@ -248,7 +248,7 @@ class Lineage:
     """Which grant (AcceptGrant code exchange) every LWA token the skill obtained descends from."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from skill.proactive import lwa
+        from skill.amazon import lwa
 
         self._lock = threading.Lock()
         self.grant_of_access: dict[str, int] = {}
@@ -280,8 +280,8 @@ class Lineage:
 def expire_stored_grant(alexa: Alexa, *, by: timedelta = timedelta(seconds=1)) -> tuple[str, str]:
     """Make the stored grant's access token expired (as an hour later) without touching LWA."""
     from models import store
+    from skill.amazon import grants, lwa
     from skill.privacy import envelope
-    from skill.proactive import grants, lwa
 
     user_key = alexa.user_key
     [link] = store.links_of(user_key)
@@ -316,7 +316,7 @@ def test_concurrent_redeliveries_of_one_event_reach_alexa_once(
 def test_a_refused_first_delivery_is_redelivered_exactly_once(alexa: Alexa) -> None:
     """The gateway fails the first attempt past its retries: the claim is released, and of the
     concurrent redeliveries that follow exactly one rings."""
-    from skill.proactive import gateway
+    from skill.amazon import gateway
 
     alexa.fully_linked()
     event = alexa.stack.accloud.build_event("doorbell.pressed", ALICE, FRONT_DOOR)
@@ -331,7 +331,7 @@ def test_a_refused_first_delivery_is_redelivered_exactly_once(alexa: Alexa) -> N
 
 
 def test_concurrent_refreshes_call_lwa_once_and_agree(alexa: Alexa, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill.proactive import grants
+    from skill.amazon import grants
 
     lineage = Lineage(monkeypatch)
     alexa.fully_linked()
@@ -350,7 +350,7 @@ def test_accept_grant_racing_refreshes_keeps_the_new_grant(
     alexa: Alexa, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A refresher of the old grant must never store over a grant AcceptGrant just stored."""
-    from skill.proactive import grants
+    from skill.amazon import grants
 
     lineage = Lineage(monkeypatch)
     alexa.fully_linked()
@@ -418,7 +418,7 @@ def test_erasure_racing_refreshes_and_redeliveries_leaves_nothing(
 ) -> None:
     """An erasure, refreshes of an expired grant and redeliveries of one doorbell event, all at
     once: afterwards nothing of alice is stored and the press rang at most once."""
-    from skill.proactive import grants
+    from skill.amazon import grants
 
     for _ in range(ROUNDS):
         alexa.stack.lwa.delay_seconds = 0.0
@@ -435,13 +435,13 @@ def test_erasure_racing_refreshes_and_redeliveries_leaves_nothing(
 
 
 def _gate_accept_grant(monkeypatch: pytest.MonkeyPatch, gate: Gate) -> None:
-    from skill.proactive import lwa
+    from skill.amazon import lwa
 
     monkeypatch.setattr(lwa, "exchange_code", gate.wrap(lwa.exchange_code))  # code exchanged, not stored
 
 
 def _gate_refresh(monkeypatch: pytest.MonkeyPatch, gate: Gate) -> None:
-    from skill.proactive import lwa
+    from skill.amazon import lwa
 
     monkeypatch.setattr(lwa, "refresh", gate.wrap(lwa.refresh))  # tokens refreshed, not stored
 
@@ -465,7 +465,7 @@ def _gate_webhook(monkeypatch: pytest.MonkeyPatch, gate: Gate) -> None:
 
 
 def _refresh_expired(alexa: Alexa) -> Callable[[], Any]:
-    from skill.proactive import grants
+    from skill.amazon import grants
 
     user_key, link_key = expire_stored_grant(alexa)
     return lambda: grants.valid_access_token(user_key, link_key)

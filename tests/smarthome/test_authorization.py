@@ -15,8 +15,8 @@ import lambda_handler
 from devstack.lwa_server import LwaServer
 from models import store
 from skill import aws, warm
+from skill.amazon import grants
 from skill.privacy import pseudonyms
-from skill.proactive import grants
 from tests.reliability.harness import CONDITION_FAILED, THROUGHPUT_EXCEEDED, DynamoFaults
 from tests.smarthome.conftest import invoke
 

@@ -12,8 +12,8 @@ import random
 
 import pytest
 
+from skill.alexa import endpoints
 from skill.cloud.contract import Device, StreamProfile
-from skill.smarthome import endpoints
 from tests.smarthome.conftest import discover
 from tests.smarthome.test_directives import initialize_streams
 

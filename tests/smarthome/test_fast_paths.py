@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skill import warm
+from skill.alexa import capabilities, endpoints
 from skill.cloud import contract
 from skill.cloud.contract import Device, StreamProfile
 from skill.privacy import pseudonyms
-from skill.smarthome import capabilities, endpoints
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 

@@ -17,9 +17,9 @@ from jsonschema import Draft4Validator
 import lambda_handler
 from devstack import demo_data
 from skill import aws
+from skill.alexa.directive import Directive
+from skill.alexa.errors import InvalidDirective
 from skill.config import settings
-from skill.smarthome.directive import Directive
-from skill.smarthome.errors import InvalidDirective
 from tests.alexa_schema import SMARTVISION_SCHEMA, AlexaSchema
 from tests.smarthome.conftest import directive, discover
 

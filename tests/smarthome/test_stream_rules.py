@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from skill.alexa import capabilities
 from skill.cloud.contract import Device, StreamProfile
-from skill.smarthome import capabilities, stream_rules
+from skill.smarthome import stream_rules
 from tests.smarthome.conftest import discover
 from tests.smarthome.test_directives import initialize_streams, stream_request_for
 

@@ -6,11 +6,11 @@ import string
 
 import pytest
 
+from skill.alexa import endpoints
+from skill.alexa.errors import InvalidDirective, InvalidValue
 from skill.cloud.contract import Device, StreamProfile, parse_device
 from skill.privacy import pseudonyms
-from skill.smarthome import endpoints
 from skill.smarthome.camera_stream import choose, requested_profiles
-from skill.smarthome.errors import InvalidDirective, InvalidValue
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 

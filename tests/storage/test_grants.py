@@ -1,4 +1,4 @@
-"""skill.proactive.grants: the LWA grant lifecycle against moto and the LWA stand-in."""
+"""skill.amazon.grants: the LWA grant lifecycle against moto and the LWA stand-in."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from devstack.lwa_server import LwaServer
 from models import store
 from skill import aws, warm
+from skill.amazon import grants, lwa
+from skill.amazon.lwa import LwaTokens
 from skill.config import settings
 from skill.privacy import envelope, pseudonyms
-from skill.proactive import grants, lwa
-from skill.proactive.lwa import LwaTokens
 from tests.storage.conftest import Aws, DynamoCalls
 
 pytestmark = pytest.mark.usefixtures("aws_stack")

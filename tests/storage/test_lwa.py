@@ -1,4 +1,4 @@
-"""skill.proactive.lwa against the LWA stand-in: tokens, typed failures, nothing secret leaks."""
+"""skill.amazon.lwa against the LWA stand-in: tokens, typed failures, nothing secret leaks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from devstack.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, warm
-from skill.proactive import lwa
-from skill.proactive.lwa import InvalidGrant, LwaRejected, LwaUnavailable
+from skill.amazon import lwa
+from skill.amazon.lwa import InvalidGrant, LwaRejected, LwaUnavailable
 from tests.storage.conftest import LWA_SECRET_ID
 
 pytestmark = pytest.mark.usefixtures("aws_stack")

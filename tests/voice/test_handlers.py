@@ -316,7 +316,7 @@ def test_list_cameras_without_cameras(voice_stack: AccloudServer, locale: str) -
 def test_camera_names_are_spoken_as_discovery_names_them(
     voice_stack: AccloudServer, name: str, said: str
 ) -> None:
-    from skill.smarthome.endpoints import friendly_name
+    from skill.alexa.endpoints import friendly_name
 
     assert friendly_name(name) == said  # the name the Alexa app shows for the camera
     voice_stack.rename_device(demo.GARAGE, name)
@@ -911,9 +911,9 @@ def test_cameras_without_a_sayable_name_get_the_names_discovery_gives_them(
 ) -> None:
     """Voice and the Alexa app agree: a name of emoji or punctuation is spoken, matched and loaded
     as a slot value as the fallback discovery reported ("ZOSI Camera 1", ...)."""
+    from skill.alexa.endpoints import fallback_names
     from skill.cloud.contract import Device
     from skill.privacy import pseudonyms
-    from skill.smarthome.endpoints import fallback_names
     from skill.voice.cameras import cameras_of, dynamic_entities, match
 
     monkeypatch.setattr(pseudonyms, "keys", lambda: pseudonyms.PseudonymKeys(b"k" * 32, b"e" * 64))

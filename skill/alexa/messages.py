@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from skill.smarthome.directive import Directive
-from skill.smarthome.errors import AlexaError
+from skill.alexa.directive import Directive
+from skill.alexa.errors import AlexaError
 
 
 def utc_now() -> datetime:

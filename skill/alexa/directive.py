@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from skill.smarthome.errors import InvalidDirective
+from skill.alexa.errors import InvalidDirective
 
 MAX_FIELD = 4096  # generous bound on header strings and tokens; Alexa's are far shorter
 # Alexa's endpointId format (its message schema): anything else is no endpointId Alexa could send,

@@ -29,12 +29,11 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from skill import bounded, http, warm
+from skill import bounded, http, metrics, warm
 from skill.config import ConfigError, check_outbound_url, settings
 from skill.http import MIN_ATTEMPT_SECONDS, Deadline
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
-from skill.proactive import metrics
 
 _log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class GatewayClient:
     # --- internals ------------------------------------------------------------------------
 
     def _deliver(self, recipient: Recipient, build: MessageBuilder, deadline: Deadline) -> Delivery:
-        from skill.proactive import grants
+        from skill.amazon import grants
 
         s = settings()
         try:
@@ -183,8 +182,8 @@ class GatewayClient:
 
     def _token(self, fetch: Callable[[], str | None]) -> str | Delivery:
         from models.store import StoreUnavailable
+        from skill.amazon.lwa import LwaError
         from skill.privacy.envelope import EnvelopeError
-        from skill.proactive.lwa import LwaError
 
         try:
             token = fetch()

@@ -11,8 +11,8 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar, cast
 
+from skill.alexa import messages
 from skill.cloud.contract import Device
-from skill.smarthome import messages
 
 
 class Capability:

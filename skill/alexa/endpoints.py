@@ -20,9 +20,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from skill import bounded
+from skill.alexa import capabilities
 from skill.cloud.contract import Device, StreamProfile, parse_profile
 from skill.privacy import pseudonyms
-from skill.smarthome import capabilities
 
 MANUFACTURER = "ZOSI"
 MAX_ENDPOINTS = 300  # Alexa's per-customer limit

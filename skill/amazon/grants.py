@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from models import store
 from models.items import AccountLink
 from skill import http
+from skill.amazon import lwa
 from skill.privacy import envelope, logs, pseudonyms
-from skill.proactive import lwa
 
 REFRESH_MARGIN = timedelta(minutes=5)
 STILL_USABLE = timedelta(seconds=60)

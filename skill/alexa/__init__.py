@@ -1,0 +1,1 @@
+"""Alexa's vocabulary, shared by both directions: envelopes, capabilities, typed errors, endpoints."""
