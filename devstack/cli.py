@@ -232,9 +232,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_privacy(args: argparse.Namespace) -> int:
+    from skill.amazon.delete_report import send_delete_report
     from skill.privacy import access, erasure
     from skill.privacy.pseudonyms import user_key
-    from skill.proactive.events import send_delete_report
 
     env = read_env_file(args.env_file)
     if env is not None:

@@ -125,15 +125,7 @@ def violations(module: str, source: str, root: Path) -> list[str]:
 # Edges still to cut, each by name: all reach ``send_delete_report``, which has to leave
 # skill/proactive/events.py for skill/amazon/ (issue 17). The test fails on any other wrong edge
 # and on an entry here that no longer exists, so this list can only shrink.
-KNOWN_DEBT = frozenset(
-    {
-        "skill.amazon.gateway:204 imports skill.proactive.events (shared service -> side)",
-        "skill.privacy.retention:42 imports skill.proactive.events (shared service -> side)",
-        "skill.voice.handlers:143 imports skill.proactive.events (side -> another side)",
-        "skill.voice.skill_events:146 imports skill.proactive.events (side -> another side)",
-        "skill.voice.skill_events:164 imports skill.proactive.events (side -> another side)",
-    }
-)
+KNOWN_DEBT: frozenset[str] = frozenset()
 
 
 def test_the_import_graph_runs_one_way() -> None:

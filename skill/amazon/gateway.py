@@ -201,7 +201,7 @@ class GatewayClient:
         try:
             if code == SKILL_DISABLED:
                 # The skill is disabled for this Alexa account: no DeleteReport can reach it.
-                from skill.proactive.events import send_delete_report
+                from skill.amazon.delete_report import send_delete_report
 
                 # The sender reaches only unidentified links erased along with this one.
                 erasure.erase_alexa_link(

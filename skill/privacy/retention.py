@@ -38,8 +38,8 @@ _log = logging.getLogger(__name__)
 
 def run(event: Any = None, context: Any = None, *, now: datetime | None = None) -> dict[str, int]:
     from models import store
+    from skill.amazon.delete_report import send_delete_report
     from skill.privacy import erasure
-    from skill.proactive.events import send_delete_report
 
     now = now or datetime.now(UTC)
     config = settings()

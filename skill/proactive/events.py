@@ -42,17 +42,16 @@ about a user who never granted events or withdrew consent.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from skill import metrics
 from skill.alexa import endpoints, messages
+from skill.amazon.delete_report import delete_report, link_recipients, send_all, send_delete_report
 from skill.amazon.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
 from skill.cloud.contract import Device, MalformedDevice, parse_device
 from skill.config import settings
@@ -85,10 +84,7 @@ _FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "devic
 _MAX_ID = 128
 OBJECT_DETECTION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
 OBJECT_DETECTION_PAYLOAD_VERSION = "1.0"
-DELETE_REPORT_CHUNK = 300  # Alexa's maximum endpoints per report
 ACTIVITY_RESOLUTION = timedelta(days=1)
-DELETE_REPORT_SECONDS = 3.0  # outside a webhook (voice, CLI, retention): keep the caller responsive
-MAX_PARALLEL_LINKS = 4
 
 
 class EventRejected(ValueError):
@@ -279,21 +275,6 @@ def add_or_update_report(described: list[dict[str, Any]]) -> MessageBuilder:
     return build
 
 
-def delete_report(endpoint_ids: list[str]) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        return messages.gateway_event(
-            "Alexa.Discovery",
-            "DeleteReport",
-            payload={
-                "endpoints": [{"endpointId": e} for e in endpoint_ids],
-                "scope": {"type": "BearerToken", "token": token},
-            },
-            scope_token=token,
-        )
-
-    return build
-
-
 # --- processing ---------------------------------------------------------------------------------
 
 
@@ -346,7 +327,7 @@ def process(
     if view.consent_withdrawn:  # the withdrawal holds whatever grants Alexa handed over since (V.3)
         log(_log, logging.INFO, "consent withdrawn at ACCloud; event dropped", event_type=event.type)
         return Result("withdrawn")
-    recipients = _recipients(user_key, view.links)
+    recipients = link_recipients(user_key, view.links)
     if not recipients:
         log(_log, logging.INFO, "no Alexa account takes events for this user", event_type=event.type)
         return Result("no_recipients")
@@ -363,10 +344,6 @@ def _record_activity(user_key: str, view: Any, now: datetime) -> None:
     last = view.last_active_at
     if view.has_profile and (last is None or now - last > ACTIVITY_RESOLUTION):
         store.touch_profile(user_key, now=now)
-
-
-def _recipients(user_key: str, links: Iterable[Any]) -> list[Recipient]:
-    return [Recipient(user_key, link.link_key, link.region, link) for link in links if link.events_permitted]
 
 
 @dataclass(frozen=True)
@@ -388,7 +365,7 @@ class _Work:
         return pseudonyms.endpoint_id(self.event.user_id, self.event.device_id)
 
     def send(self, build: MessageBuilder) -> list[Delivery]:
-        return _send_all(self.recipients, build, self.client, self.deadline)
+        return send_all(self.recipients, build, self.client, self.deadline)
 
     def send_if_advertised(
         self, build: MessageBuilder, interface: str, category: str | None = None
@@ -402,17 +379,6 @@ class _Work:
             )
             return Result("skipped")
         return Result("sent", self.send(build))
-
-
-def _send_all(
-    recipients: list[Recipient], build: MessageBuilder, client: GatewayClient, deadline: Deadline
-) -> list[Delivery]:
-    """One message per link, links in parallel so one slow region cannot starve the others."""
-    if len(recipients) == 1:
-        return [client.deliver(recipients[0], build, deadline)]
-    context = contextvars.copy_context()  # keep the log correlation id in the worker threads
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LINKS, len(recipients))) as pool:
-        return list(pool.map(lambda r: context.copy().run(client.deliver, r, build, deadline), recipients))
 
 
 def advertised(record: Any, interface: str, category: str | None = None) -> bool:
@@ -506,36 +472,6 @@ _HANDLERS: dict[str, Callable[[_Work], Result]] = {
 }
 
 
-def send_delete_report(
-    user_key: str,
-    *,
-    view: Any = None,
-    client: GatewayClient | None = None,
-    deadline: Deadline | None = None,
-    only_links: Collection[str] | None = None,
-) -> list[Delivery]:
-    """DeleteReport of every indexed endpoint to every link that takes events (or only those of
-    ``only_links``: one Alexa account's link erased alone, unidentified links erased along).
-
-    The DeleteReport sender of ``skill.privacy.erasure``: called before a partition or link is
-    erased while the skill stays enabled for it (voice "delete my data", operator CLI, ACCloud
-    account.deleted, the retention job), so the Alexa app stops showing cameras the skill no
-    longer knows for that Alexa account.
-    """
-    from models import store
-
-    view = view if view is not None else store.account_view(user_key)
-    client = client or GatewayClient()
-    deadline = deadline or client.deadline(DELETE_REPORT_SECONDS)
-    links = [link for link in view.links if only_links is None or link.link_key in only_links]
-    recipients = _recipients(user_key, links)
-    deliveries: list[Delivery] = []
-    if recipients:
-        for chunk in _chunks(sorted(view.endpoints), DELETE_REPORT_CHUNK):
-            deliveries.extend(_send_all(recipients, delete_report(chunk), client, deadline))
-    return deliveries
-
-
 def _account_deleted(user_key: str, view: Any, client: GatewayClient, deadline: Deadline) -> Result:
     """DeleteReport of every indexed endpoint to every link that takes events, then erase the partition."""
     from skill.privacy import erasure
@@ -561,8 +497,3 @@ def _consent_withdrawn(user_key: str, links: Iterable[Any], now: datetime) -> Re
     for link in links:
         erasure.erase_grant(user_key, link.link_key, erasure.Trigger.ACCLOUD_CONSENT_WITHDRAWN)
     return Result("withdrawn")
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -139,7 +139,7 @@ def policy_notice(user_key: str) -> str | None:
 
 def delete_report_sender() -> erasure.Notifier:
     """Tell Alexa the cameras are gone before erasing (the skill stays enabled)."""
-    from skill.proactive.events import send_delete_report
+    from skill.amazon.delete_report import send_delete_report
 
     return send_delete_report
 

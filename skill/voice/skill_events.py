@@ -143,7 +143,7 @@ def on_account_linked(event: _SkillEvent) -> str:
         return "user erased meanwhile; nothing recorded"
     stale = [ref for ref in store.find_links_by_alexa_user(alexa_user_key) if ref != link]
     if stale:
-        from skill.proactive.events import send_delete_report
+        from skill.amazon.delete_report import send_delete_report
 
         for ref in stale:  # the sender reaches only unidentified links erased along with the last one
             erasure.erase_alexa_link(
@@ -161,7 +161,7 @@ def on_disabled(event: _SkillEvent) -> str:
             also.append(identity.link_of(identity.resolve_token(event.token, verify=False)))
         except contract.CloudError as exc:
             log(_log, logging.INFO, "no link from the token at SkillDisabled", error_code=type(exc).__name__)
-    from skill.proactive.events import send_delete_report
+    from skill.amazon.delete_report import send_delete_report
 
     # It reaches only unidentified links erased along (their Alexa accounts may still show the cameras).
     records = erasure.erase_alexa_user(

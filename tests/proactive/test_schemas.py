@@ -12,6 +12,7 @@ import pytest
 
 from skill import metrics
 from skill.alexa import capabilities, messages
+from skill.amazon import delete_report as delete_report_module
 from skill.cloud.contract import Device, StreamProfile
 from skill.proactive import events
 from tests.alexa_schema import AlexaSchema
@@ -42,7 +43,7 @@ DOORBELL = Device(
 
 
 def delete_report(n: int = 1) -> dict[str, Any]:
-    message = events.delete_report([f"{ENDPOINT}{i}" for i in range(n)])(TOKEN)
+    message = delete_report_module.delete_report([f"{ENDPOINT}{i}" for i in range(n)])(TOKEN)
     message["event"]["header"]["messageId"] = MESSAGE_ID
     return message
 
