@@ -15,8 +15,8 @@ first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay i
   ``turn`` / ``strings``) and logs the request type and intent name only;
 * one handler per entry of ``skill.voice.handlers.REQUEST_TYPES`` / ``INTENTS``;
 * response interceptor: logs whether the session ends and which directives/cards went out;
-* one exception handler: ACCloud rejecting the token -> link-account card; ACCloud unreachable
-  -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
+* one exception handler: ACCloud rejecting the token -> link-account card (a launch: greeted);
+  ACCloud unreachable -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
 
 An envelope nesting deeper or holding more than ``skill.bounded`` allows is answered
 ``error_generic`` before anything walks it; one ask-sdk cannot even deserialize (a request that is
@@ -273,7 +273,7 @@ def _build() -> LambdaHandler:
             if isinstance(exception, contract.InvalidToken | contract.ExpiredToken):
                 if turn.token:
                     users.forget(turn.token)
-                return handlers.link_account(turn)
+                return handlers.link_again(turn)
             key = "error_cloud_unavailable" if isinstance(exception, contract.CloudError) else "error_generic"
             return turn.answer(turn.say(key))
 

@@ -34,7 +34,7 @@ from skill.cloud import contract
 from skill.config import settings
 from skill.privacy import access, erasure
 from skill.voice import identity
-from skill.voice.cameras import Camera, cameras_of, dynamic_entities, match, slot_candidates
+from skill.voice.cameras import Camera, cameras_of, candidates, dynamic_entities, slot_candidates
 from skill.voice.dispatch import ANSWER_MARGIN_SECONDS, ANSWER_SECONDS
 from skill.voice.turn import Turn
 
@@ -64,18 +64,26 @@ def link_account(turn: Turn, key: str = "link_account_required") -> Response:
     return turn.answer(turn.say(key), card=LinkAccountCard())
 
 
+def link_again(turn: Turn) -> Response:
+    """ACCloud refused the token (expired or revoked): a launch is greeted first, a request told why."""
+    request_type = getattr(turn.handler_input.request_envelope.request, "object_type", None)
+    return link_account(
+        turn, "launch_link_expired" if request_type == "LaunchRequest" else "link_account_required"
+    )
+
+
 def _simple_card(turn: Turn, title_key: str, text: str) -> Any:
     from ask_sdk_model.ui import SimpleCard
 
     return SimpleCard(title=turn.say(title_key), content=text)
 
 
-def _ask_which_camera(turn: Turn, cameras: list[Camera], lead_in: str = "") -> Response:
+def _ask_which_camera(turn: Turn, cameras: list[Camera], lead_in: str = "", question: str = "") -> Response:
     """Continue with CameraStatus, eliciting its camera slot, with the user's names loaded."""
     from ask_sdk_model import Intent, IntentConfirmationStatus, Slot, SlotConfirmationStatus
     from ask_sdk_model.dialog import ElicitSlotDirective
 
-    question = turn.say("camera_status_which")
+    question = question or turn.say("camera_status_which")
     status_intent = Intent(
         name="CameraStatus",
         confirmation_status=IntentConfirmationStatus.NONE,
@@ -85,7 +93,7 @@ def _ask_which_camera(turn: Turn, cameras: list[Camera], lead_in: str = "") -> R
         turn.strings.sentences(lead_in, question),
         reprompt=question,
         directives=[
-            *dynamic_entities(cameras),
+            *dynamic_entities(cameras, turn.strings.locale),
             ElicitSlotDirective(updated_intent=status_intent, slot_to_elicit=CAMERA_SLOT),
         ],
         end_session=False,
@@ -166,7 +174,7 @@ def launch(turn: Turn) -> Response:
         turn.strings.sentences(*parts),
         reprompt=turn.say("reprompt"),
         card=card,
-        directives=dynamic_entities(cameras),
+        directives=dynamic_entities(cameras, turn.strings.locale),
     )
 
 
@@ -203,21 +211,24 @@ def camera_status(turn: Turn) -> Response:
         return link_account(turn)
     cameras = _cameras(turn)
     slots = getattr(_intent(turn), "slots", None) or {}
-    ids, phrases = slot_candidates(slots.get(CAMERA_SLOT))
-    if not ids and not phrases:
+    heard = slot_candidates(slots.get(CAMERA_SLOT))
+    if not any(heard):
         if not cameras:
             return turn.answer(turn.say("list_cameras_none"))
         if len(cameras) == 1:
             return _camera_status(turn, cameras[0])
         return _ask_which_camera(turn, cameras)
-    camera = match(cameras, ids=ids, phrases=phrases)
-    if camera is None:
+    found = candidates(cameras, heard)
+    if len(found) > 1:
+        names = turn.strings.names([camera.name for camera in found[:LIST_LIMIT]])
+        return _ask_which_camera(turn, cameras, question=turn.say("camera_status_which_of", names=names))
+    if not found:
         return turn.answer(
             turn.say("camera_status_unknown_camera"),
             reprompt=turn.say("reprompt"),
-            directives=dynamic_entities(cameras),
+            directives=dynamic_entities(cameras, turn.strings.locale),
         )
-    return _camera_status(turn, camera)
+    return _camera_status(turn, found[0])
 
 
 def how_to_view(turn: Turn) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import xml.etree.ElementTree as ElementTree
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,40 @@ def _authority(authority: str, value: tuple[str, str]) -> dict[str, Any]:
         "status": {"code": "ER_SUCCESS_MATCH"},
         "values": [{"value": {"name": name, "id": entity_id}}],
     }
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+MAX_SPEECH_CHARACTERS = 8000  # outputSpeech and reprompt SSML, <speak></speak> included
+
+
+def spoken(answer: dict[str, Any], part: str = "outputSpeech") -> str:
+    """The text inside <speak>; fails if the SSML is malformed or carries any element."""
+    container = answer["response"] if part == "outputSpeech" else answer["response"]["reprompt"]
+    speech = container["outputSpeech"]
+    assert speech["type"] == "SSML"
+    root = ElementTree.fromstring(speech["ssml"])  # noqa: S314  (our own output, and the point is to parse it)
+    assert root.tag == "speak"
+    assert list(root) == [], "speech must not contain SSML elements"
+    return root.text or ""
+
+
+def response_errors(answer: dict[str, Any]) -> list[str]:
+    """Where a custom-skill answer breaks the response envelope: what ask-sdk-model's ResponseEnvelope
+    drops, adds or changes on a round trip (unknown or misspelt keys, wrong types), and Alexa's limits."""
+    from ask_sdk_model import ResponseEnvelope
+    from ask_sdk_model_runtime import DefaultSerializer
+
+    from tests.voice.test_interaction_model import json_diff
+
+    serializer = DefaultSerializer()
+    read = serializer.serialize(serializer.deserialize(json.dumps(answer), ResponseEnvelope))
+    errors = json_diff(answer, read)
+    if answer.get("version") != "1.0":
+        errors.append(f"/version: {answer.get('version')!r}")
+    response = answer.get("response") or {}
+    for where, container in (("outputSpeech", response), ("reprompt", response.get("reprompt") or {})):
+        ssml = (container.get("outputSpeech") or {}).get("ssml", "")
+        if len(ssml) > MAX_SPEECH_CHARACTERS:
+            errors.append(f"/{where}: {len(ssml)} SSML characters")
+    return errors
