@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devstack.accloud_server import AccloudServer
+from devstack.accloud import AccloudServer
 
 from skill.voice import strings
 from tests.voice.envelopes import ALEXA_USER, SKILL_ID, response_errors, skill_event, spoken, stack
