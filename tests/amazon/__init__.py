@@ -1,1 +1,1 @@
-"""Storage layer, envelope encryption, LWA client, grant lifecycle and the LWA stand-in."""
+"""Login with Amazon, the grant lifecycle and the Event Gateway client (skill/amazon/ after the move)."""

@@ -15,7 +15,7 @@ from skill.config import settings
 from skill.privacy import envelope, pseudonyms
 from skill.proactive import grants, lwa
 from skill.proactive.lwa import LwaTokens
-from tests.storage.conftest import Aws, DynamoCalls
+from tests.moto_stack import Aws, DynamoCalls
 
 pytestmark = pytest.mark.usefixtures("aws_stack")
 

@@ -15,7 +15,7 @@ from devstack.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, config, secrets
 from skill.proactive import lwa
 from skill.proactive.lwa import InvalidGrant, LwaRejected, LwaUnavailable
-from tests.storage.conftest import LWA_SECRET_ID
+from tests.moto_stack import LWA_SECRET_ID
 
 pytestmark = pytest.mark.usefixtures("aws_stack")
 
