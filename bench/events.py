@@ -9,6 +9,11 @@ import time
 import uuid
 from typing import Any
 
+from devstack import directives
+from devstack.directives import accept_grant, discover, initialize_streams, report_state
+
+__all__ = ["accept_grant", "discover", "initialize_streams", "report_state"]
+
 # A small but well-formed WebRTC offer; the benchmark's ACCloud answers it without a real peer.
 OFFER_SDP = (
     "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -18,80 +23,10 @@ OFFER_SDP = (
 ANSWER_SDP = OFFER_SDP.replace("recvonly", "sendonly")
 
 
-# directive() and stream_payload() repeat devstack/directives.py on purpose: the scale child
-# imports this module inside the Lambda package alone, which leaves devstack out.
-def directive(
-    namespace: str,
-    name: str,
-    token: str,
-    *,
-    endpoint: dict[str, Any] | None = None,
-    payload: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-    body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
-    if endpoint is None:
-        where = "scope" if namespace == "Alexa.Discovery" else "grantee"
-        body["payload"].setdefault(where, {"type": "BearerToken", "token": token})
-    else:
-        header["correlationToken"] = uuid.uuid4().hex
-        body["endpoint"] = {
-            "scope": {"type": "BearerToken", "token": token},
-            "endpointId": endpoint["endpointId"],
-            "cookie": endpoint.get("cookie", {}),
-        }
-    return {"directive": body}
-
-
-def discover(token: str) -> dict[str, Any]:
-    return directive("Alexa.Discovery", "Discover", token)
-
-
-def stream_payload(endpoint: dict[str, Any]) -> dict[str, Any]:
-    """What an Echo Show asks for: every configuration the endpoint advertised in discovery."""
-    (camera,) = [c for c in endpoint["capabilities"] if c["interface"] == "Alexa.CameraStreamController"]
-    return {
-        "cameraStreams": [
-            {
-                "protocol": "RTSP",
-                "resolution": resolution,
-                "authorizationType": "NONE",
-                "videoCodec": config["videoCodecs"][0],
-                "audioCodec": config["audioCodecs"][0],
-            }
-            for config in camera["cameraStreamConfigurations"]
-            for resolution in config["resolutions"]
-        ]
-    }
-
-
-def initialize_streams(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
-    return directive(
-        "Alexa.CameraStreamController",
-        "InitializeCameraStreams",
-        token,
-        endpoint=endpoint,
-        payload=stream_payload(endpoint),
-    )
-
-
+# The directive builders live in devstack/directives.py (the scale child finds devstack on the
+# bench root it appends to sys.path); these names keep the benchmark's calls short.
 def offer(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
-    return directive(
-        "Alexa.RTCSessionController",
-        "InitiateSessionWithOffer",
-        token,
-        endpoint=endpoint,
-        payload={"sessionId": str(uuid.uuid4()), "offer": {"format": "SDP", "value": OFFER_SDP}},
-    )
-
-
-def report_state(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
-    return directive("Alexa", "ReportState", token, endpoint=endpoint)
-
-
-def accept_grant(token: str, code: str) -> dict[str, Any]:
-    grant = {"grant": {"type": "OAuth2.AuthorizationCode", "code": code}}
-    return directive("Alexa.Authorization", "AcceptGrant", token, payload=grant)
+    return directives.offer(token, endpoint, OFFER_SDP)
 
 
 def doorbell_press(secret: str, user_id: str, device_id: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""Smart Home directives as Alexa sends them, for the dev-only drivers (demo, tests, benchmark).
+"""Smart Home directives as Alexa sends them: the one set of builders for the demo, the load
+generator, the benchmark and the tests (skill/ never imports it).
 
-Dev only. The bearer token goes where Alexa puts it: ``endpoint.scope`` for a directive
-addressed to an endpoint, ``payload.scope`` for Discover, ``payload.grantee`` for AcceptGrant.
-An endpoint is addressed with what discovery returned for it (its endpointId and cookie).
+The bearer token goes where Alexa puts it: ``endpoint.scope`` for a directive addressed to an
+endpoint, ``payload.scope`` for Discover, ``payload.grantee`` for AcceptGrant. An endpoint is
+addressed with what discovery returned for it (its endpointId and cookie).
 """
 
 from __future__ import annotations
@@ -10,27 +11,40 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+SMART_HOME_VERSION = "3"  # the payloadVersion of every interface but SmartVision's ("1.0")
+
 
 def directive(
     namespace: str,
     name: str,
-    token: str,
+    token: str | None,
     *,
     endpoint: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    payload_version: str = SMART_HOME_VERSION,
+    message_id: str | None = None,
+    correlation_token: str | None = None,
 ) -> dict[str, Any]:
-    """The ``{"directive": ...}`` event; ``endpoint`` is a discovered endpoint description."""
-    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
+    """The ``{"directive": ...}`` event; ``endpoint`` is a discovered endpoint description (or just
+    ``{"endpointId": ...}``). Addressed directives carry a fresh correlationToken, as Alexa's do;
+    ``correlation_token`` sets one on any directive."""
+    header = {
+        "namespace": namespace,
+        "name": name,
+        "payloadVersion": payload_version,
+        "messageId": message_id or str(uuid.uuid4()),
+    }
+    if correlation_token is not None or endpoint is not None:
+        header["correlationToken"] = correlation_token or uuid.uuid4().hex
     body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
     if endpoint is None:
         where = "scope" if namespace == "Alexa.Discovery" else "grantee"
         body["payload"].setdefault(where, {"type": "BearerToken", "token": token})
     else:
-        header["correlationToken"] = uuid.uuid4().hex
         body["endpoint"] = {
             "scope": {"type": "BearerToken", "token": token},
             "endpointId": endpoint["endpointId"],
-            "cookie": endpoint.get("cookie", {}),
+            "cookie": endpoint.get("cookie") or {},
         }
     return {"directive": body}
 
@@ -44,7 +58,7 @@ def advertised_streams(endpoint: dict[str, Any]) -> dict[str, Any]:
             {
                 "protocol": "RTSP",
                 "resolution": resolution,
-                "authorizationType": "NONE",
+                "authorizationType": config["authorizationTypes"][0],
                 "videoCodec": config["videoCodecs"][0],
                 "audioCodec": config["audioCodecs"][0],
             }
@@ -52,3 +66,43 @@ def advertised_streams(endpoint: dict[str, Any]) -> dict[str, Any]:
             for resolution in config["resolutions"]
         ]
     }
+
+
+def discover(token: str | None) -> dict[str, Any]:
+    return directive("Alexa.Discovery", "Discover", token)
+
+
+def initialize_streams(
+    token: str | None, endpoint: dict[str, Any], payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """InitializeCameraStreams with the endpoint's cookie, asking for every advertised configuration
+    unless ``payload`` says otherwise."""
+    return directive(
+        "Alexa.CameraStreamController",
+        "InitializeCameraStreams",
+        token,
+        endpoint=endpoint,
+        payload=advertised_streams(endpoint) if payload is None else payload,
+    )
+
+
+def offer(
+    token: str | None, endpoint: dict[str, Any], sdp: str, session_id: str | None = None
+) -> dict[str, Any]:
+    """RTCSessionController.InitiateSessionWithOffer carrying ``sdp``."""
+    return directive(
+        "Alexa.RTCSessionController",
+        "InitiateSessionWithOffer",
+        token,
+        endpoint=endpoint,
+        payload={"sessionId": session_id or str(uuid.uuid4()), "offer": {"format": "SDP", "value": sdp}},
+    )
+
+
+def report_state(token: str | None, endpoint: dict[str, Any]) -> dict[str, Any]:
+    return directive("Alexa", "ReportState", token, endpoint=endpoint)
+
+
+def accept_grant(token: str | None, code: str) -> dict[str, Any]:
+    grant = {"grant": {"type": "OAuth2.AuthorizationCode", "code": code}}
+    return directive("Alexa.Authorization", "AcceptGrant", token, payload=grant)

@@ -58,7 +58,7 @@ def bind_table() -> None:
             meta.max_retry_attempts = MAX_RETRY_ATTEMPTS
             model._connection = None
             # pynamodb 6.1 keeps its botocore client in Connection._client and re-creates it only
-            # if that client lost its credentials; tests/storage/test_store.py checks the sharing.
+            # if that client lost its credentials; tests/models/test_store.py checks the sharing.
             model._get_connection().connection._client = client
         _bound_to = (s, client)
 

@@ -1,7 +1,7 @@
 """The data inventory: why every stored attribute exists, how long it lives, which policy clause covers it.
 
 Machine-readable: ``INVENTORY[model name][attribute name] = {"purpose", "retention", "clause"}``.
-tests/storage/test_inventory.py fails on a stored attribute without a declaration and on a
+tests/models/test_inventory.py fails on a stored attribute without a declaration and on a
 declaration without an attribute, so nothing is stored "just in case". Clauses refer to
 shared/policy/privacy-policy.txt (section numbers as in the policy).
 """

@@ -1,6 +1,6 @@
 """Every operation on the table. No other module queries DynamoDB.
 
-Each function documents its DynamoDB round trips (tests/storage/test_store.py counts them).
+Each function documents its DynamoDB round trips (tests/models/test_store.py counts them).
 Failures other than the expected conditional ones raise ``StoreUnavailable`` with the
 operation name and AWS error code only. Times are timezone-aware UTC datetimes; functions that
 depend on the clock take an optional ``now`` so callers and tests can pin it.

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 import pytest
 
 from devstack.stack import LocalStack
+from tests.moto_stack import aws_stack
 from tests.privacy.localstack import LogCapture, running_stack
+
+__all__ = ["aws_stack"]  # tests/moto_stack.py, for test_envelope.py
 
 
 @dataclass

@@ -108,7 +108,7 @@ def test_erase_account_leaves_nothing_of_the_user_and_everything_of_others(
     record = erasure.erase_account(alice, trigger, notify_alexa=lambda user_key: None)
 
     assert partition(alice) == []
-    # Only the short-lived fence is new: it holds no id of alice (tests/storage/test_erasure_fence.py).
+    # Only the short-lived fence is new: it holds no id of alice (tests/models/test_erasure_fence.py).
     (fence,) = fence_of(alice)
     assert fence["state"] == {"S": "erased"} and alice not in repr(fence) and "usr_alice" not in repr(fence)
     assert sorted(map(repr, table())) == sorted(map(repr, [*others, fence]))

@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from typing import Any
 import pytest
 
 import lambda_handler
+from devstack import directives
 from devstack.demo_data import ALICE, FRONT_DOOR, GARAGE
 from devstack.load import serialized_moto
 from devstack.stack import LocalStack
@@ -114,22 +114,14 @@ class Alexa:
         assert self.accept_grant()["event"]["header"]["name"] == "AcceptGrant.Response"
         self.discover()
 
-    def directive(self, namespace: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
+    def accept_grant(self) -> dict[str, Any]:
         answer: dict[str, Any] = lambda_handler.handler(
-            {"directive": {"header": header, "payload": payload}}, None
+            directives.accept_grant(self.token, self.stack.lwa.issue_grant_code()), None
         )
         return answer
 
-    def accept_grant(self) -> dict[str, Any]:
-        grant = {"type": "OAuth2.AuthorizationCode", "code": self.stack.lwa.issue_grant_code()}
-        grantee = {"type": "BearerToken", "token": self.token}
-        return self.directive("Alexa.Authorization", "AcceptGrant", {"grant": grant, "grantee": grantee})
-
     def discover(self) -> set[str]:
-        answer = self.directive(
-            "Alexa.Discovery", "Discover", {"scope": {"type": "BearerToken", "token": self.token}}
-        )
+        answer = lambda_handler.handler(directives.discover(self.token), None)
         assert answer["event"]["header"]["name"] == "Discover.Response", answer
         return {e["endpointId"] for e in answer["event"]["payload"]["endpoints"]}
 

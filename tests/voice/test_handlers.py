@@ -610,7 +610,7 @@ def test_delete_works_unlinked_through_the_alexa_account(voice_stack: AccloudSer
     link(voice_stack, "alice")
     answer = invoke(intent("DeleteMyData", token=None, locale=locale, confirmation="CONFIRMED"))
     assert spoken(answer) == say(locale, "delete_confirmed")
-    # Nothing but the erasure's short-lived fence, which holds no id (tests/storage/test_erasure_fence.py).
+    # Nothing but the erasure's short-lived fence, which holds no id (tests/models/test_erasure_fence.py).
     assert [item["sk"]["S"] for item in table_items()] == ["fence"]
 
 

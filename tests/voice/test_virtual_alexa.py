@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devstack.accloud import AccloudServer
 
+from devstack.accloud import AccloudServer
 from skill.voice import strings
 from tests.voice.envelopes import ALEXA_USER, SKILL_ID, response_errors, skill_event, spoken, stack
 from tests.voice.envelopes.stack import invoke, table_items

@@ -1,4 +1,6 @@
-"""Fixtures: moto (DynamoDB, KMS, Secrets Manager) in-process, the LWA stand-in, a DynamoDB call counter."""
+"""Fixtures for the storage-level tests (models, amazon, privacy): moto (DynamoDB, KMS, Secrets
+Manager) in-process, the LWA stand-in, a DynamoDB call counter. Each test package's conftest
+imports the ones it uses."""
 
 from __future__ import annotations
 
@@ -17,20 +19,6 @@ from tests.conftest import TEST_ENDPOINT_KEY, TEST_USER_HASH_KEY
 TABLE_NAME = "zosi-storage-test"
 PSEUDONYM_SECRET_ID = "test/pseudonym-keys"
 LWA_SECRET_ID = "test/lwa-client"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shared_botocore_loader() -> Iterator[None]:
-    """One botocore data loader for the whole run: every test gets fresh sessions and clients
-    (skill.aws.reset), but the service-model JSON is parsed once instead of once per test."""
-    import botocore.loaders
-    import botocore.session
-
-    shared = botocore.loaders.create_loader()
-    original = botocore.session.create_loader
-    botocore.session.create_loader = lambda *args, **kwargs: shared
-    yield
-    botocore.session.create_loader = original
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from devstack.lwa_server import DEFAULT_CLIENT_SECRET, LwaServer
 from skill import aws, warm
 from skill.amazon import lwa
 from skill.amazon.lwa import InvalidGrant, LwaRejected, LwaUnavailable
-from tests.storage.conftest import LWA_SECRET_ID
+from tests.moto_stack import LWA_SECRET_ID
 
 pytestmark = pytest.mark.usefixtures("aws_stack")
 

@@ -17,7 +17,7 @@ from models.store import EndpointRecord, LinkRef
 from skill import aws, warm
 from skill.config import settings
 from skill.privacy import pseudonyms
-from tests.storage.conftest import DynamoCalls
+from tests.moto_stack import DynamoCalls
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CAMERA = EndpointRecord(("CAMERA",), "c4a3e1d2b5f60718")

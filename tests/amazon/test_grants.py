@@ -15,7 +15,7 @@ from skill.amazon import grants, lwa
 from skill.amazon.lwa import LwaTokens
 from skill.config import settings
 from skill.privacy import envelope, pseudonyms
-from tests.storage.conftest import Aws, DynamoCalls
+from tests.moto_stack import Aws, DynamoCalls
 
 pytestmark = pytest.mark.usefixtures("aws_stack")
 

@@ -9,7 +9,7 @@ import pytest
 from skill import aws, warm
 from skill.privacy import envelope
 from skill.privacy.envelope import Binding, CiphertextInvalid, KeyServiceUnavailable
-from tests.storage.conftest import Aws
+from tests.moto_stack import Aws
 
 SECRET = b'{"access_token": "Atza|secret-access", "refresh_token": "Atzr|secret-refresh"}'
 ROW = Binding("u_" + "1" * 32, "AccountLink.grant", "link#l_" + "a" * 32)

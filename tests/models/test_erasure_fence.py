@@ -22,7 +22,7 @@ from models.store import EndpointRecord
 from skill import aws
 from skill.config import settings
 from skill.privacy import erasure, pseudonyms
-from tests.storage.conftest import DynamoCalls
+from tests.moto_stack import DynamoCalls
 
 ACCLOUD_USER = "usr_fenced"
 CAMERA = EndpointRecord(("CAMERA",), "c4a3e1d2b5f60718")

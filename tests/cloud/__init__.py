@@ -1,0 +1,1 @@
+"""The ACCloud contract and client (skill/cloud/)."""

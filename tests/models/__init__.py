@@ -1,0 +1,1 @@
+"""The DynamoDB models: store operations, the endpoint index, the erasure fence, the data inventory."""
