@@ -241,6 +241,52 @@ def well_formed(draw: st.DrawFn) -> dict[str, Any]:
 _REQUIRED = {"id", "type", "occurred_at", "user_id"}
 
 
+def _bad_id(draw: st.DrawFn, event: dict[str, Any], device_event: bool) -> None:
+    """One id field of the event malformed (its device body follows a changed device id)."""
+    field, prefix = draw(
+        st.sampled_from(
+            [("id", "evt_"), ("user_id", "usr_")] + ([("device_id", "dev_")] if device_event else [])
+        )
+    )
+    suffix = draw(st.sampled_from(["", "-", "é", "a b", "x" * 125, "\u0663"]))  # \u0663: a non-ASCII digit
+    event[field] = draw(st.sampled_from([prefix + suffix, suffix or "x", prefix.upper() + "abc"]))
+    if field == "device_id" and "device" in event:
+        event["device"]["id"] = event[field]
+
+
+def _break_device(draw: st.DrawFn, event: dict[str, Any]) -> None:
+    """A device.added whose device body is broken one way."""
+    event.update(type="device.added", user_id=ALICE_ID, device_id=event.get("device_id", "dev_b"))
+    device = draw(device_body(event["device_id"]))
+    breakage = draw(
+        st.sampled_from(
+            [
+                "no name",
+                "bad kind",
+                "bad profile",
+                "profiles not a list",
+                "caps not a map",
+                "channel without parent",
+            ]
+        )
+    )
+    if breakage == "no name":
+        del device["name"]
+    elif breakage == "bad kind":
+        device["kind"] = draw(odd_text.filter(lambda k: k not in ("camera", "doorbell", "nvr_channel")))
+    elif breakage == "bad profile":
+        device["stream_profiles"] = [
+            {"protocol": "HLS", "width": 1, "height": 1, "video_codec": "H264", "audio_codec": "AAC"}
+        ]
+    elif breakage == "profiles not a list":
+        device["stream_profiles"] = {"protocol": "RTSP"}
+    elif breakage == "caps not a map":
+        device["capabilities"] = ["webrtc"]
+    else:
+        device.update(kind="nvr_channel", parent_id=None)
+    event["device"] = device
+
+
 @st.composite
 def malformed(draw: st.DrawFn) -> bytes:
     """The bytes of a body that is no well-formed event (the comment names each way)."""
@@ -259,17 +305,7 @@ def malformed(draw: st.DrawFn) -> bytes:
     elif way == "non-text unknown":  # ignored, but the body is no Unicode text: 400
         event[draw(unknown_names)] = "note \ud800" + draw(st.text(max_size=5))
     elif way == "bad id":
-        field, prefix = draw(
-            st.sampled_from(
-                [("id", "evt_"), ("user_id", "usr_")] + ([("device_id", "dev_")] if device_event else [])
-            )
-        )
-        suffix = draw(
-            st.sampled_from(["", "-", "é", "a b", "x" * 125, "\u0663"])
-        )  # \u0663: a non-ASCII digit
-        event[field] = draw(st.sampled_from([prefix + suffix, suffix or "x", prefix.upper() + "abc"]))
-        if field == "device_id" and "device" in event:
-            event["device"]["id"] = event[field]
+        _bad_id(draw, event, device_event)
     elif way == "bad time":
         event["occurred_at"] = draw(
             st.sampled_from(
@@ -298,35 +334,7 @@ def malformed(draw: st.DrawFn) -> bytes:
         event["user_id"] = ALICE_ID
         event["device"] = draw(device_body(event["device_id"] + "0"))
     elif way == "bad device":
-        event.update(type="device.added", user_id=ALICE_ID, device_id=event.get("device_id", "dev_b"))
-        device = draw(device_body(event["device_id"]))
-        breakage = draw(
-            st.sampled_from(
-                [
-                    "no name",
-                    "bad kind",
-                    "bad profile",
-                    "profiles not a list",
-                    "caps not a map",
-                    "channel without parent",
-                ]
-            )
-        )
-        if breakage == "no name":
-            del device["name"]
-        elif breakage == "bad kind":
-            device["kind"] = draw(odd_text.filter(lambda k: k not in ("camera", "doorbell", "nvr_channel")))
-        elif breakage == "bad profile":
-            device["stream_profiles"] = [
-                {"protocol": "HLS", "width": 1, "height": 1, "video_codec": "H264", "audio_codec": "AAC"}
-            ]
-        elif breakage == "profiles not a list":
-            device["stream_profiles"] = {"protocol": "RTSP"}
-        elif breakage == "caps not a map":
-            device["capabilities"] = ["webrtc"]
-        else:
-            device.update(kind="nvr_channel", parent_id=None)
-        event["device"] = device
+        _break_device(draw, event)
     elif way == "not an object":
         return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict)))).encode()
     elif way == "not JSON":
