@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help deps test test-fast demo local lint typecheck bench template-check clean
+.PHONY: help deps voice-client test test-fast demo local lint typecheck bench template-check clean
 
 help:
 	@echo "make demo            the whole story on the embedded local stack (no AWS account)"
@@ -26,7 +26,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 deps: $(STAMP)
 
-test: deps
+# The third-party voice client (tests/voice/test_virtual_alexa.py), pinned by its package-lock.json;
+# without npm that test is skipped.
+VOICE_CLIENT := tests/voice/virtual_alexa
+voice-client:
+	@if command -v npm >/dev/null 2>&1; then \
+	  test -d $(VOICE_CLIENT)/node_modules/virtual-alexa || npm ci --prefix $(VOICE_CLIENT) --no-audit --no-fund; \
+	else echo "npm not found: the virtual-alexa voice test will be skipped" >&2; fi
+
+test: deps voice-client
 	$(BIN)/python -m pytest
 
 demo: deps

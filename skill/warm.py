@@ -27,10 +27,11 @@ def register(reset: Reset, *, name: str | None = None) -> Reset:
     return reset
 
 
-def reset() -> None:
-    """Forget every registered per-container state: settings, clients, pools, secrets, keys, users."""
+def reset(*, keep: tuple[str, ...] = ()) -> None:
+    """Forget every registered per-container state: settings, clients, pools, secrets, keys, users;
+    except what modules named in ``keep`` hold (a test of one cache surviving a settings change)."""
     with _lock:
-        resets = list(_resets.values())
+        resets = [forget for key, forget in _resets.items() if not key.startswith(keep)]
     for forget in resets:
         forget()
 

@@ -303,11 +303,10 @@ def canned_server() -> Iterator[CannedServer]:
 
 
 def _point_accloud_at(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a changed DNS answer or a WAF in front of ACCloud does. Only the settings are reset:
-    the warm container's other caches (the token -> user cache above all) stay."""
-
+    """What a changed DNS answer or a WAF in front of ACCloud does. The settings are read again;
+    the warm container's token -> user cache stays."""
     monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", base_url)
-    warm.reset()
+    warm.reset(keep=("skill.cloud.users.",))
 
 
 INVALID, EXPIRED, OUTAGE = (

@@ -52,12 +52,12 @@ class World:
         return self.endpoints[self.camera]
 
     def point_accloud_at(self, base_url: str) -> None:
-        """What a changed DNS answer or a WAF in front of ACCloud does. Only the settings are reset:
-        the warm container's other caches (the token -> user cache above all) stay."""
-        from skill import config
+        """What a changed DNS answer or a WAF in front of ACCloud does. The settings are read again;
+        the warm container's token -> user cache stays."""
+        from skill import warm
 
         self.monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", base_url)
-        config.reset()
+        warm.reset(keep=("skill.cloud.users.",))
 
     def answer_with(self, canned: Canned) -> None:
         """Whatever sits at ZOSI_ACCLOUD_BASE_URL answers every request with ``canned``."""

@@ -77,7 +77,7 @@ def stores_nothing(world: World) -> None:
 
 def exchanged_and_stored_encrypted(world: World) -> None:
     from models import store
-    from skill.proactive import grants
+    from skill.amazon import grants
 
     assert world.answer["event"]["payload"] == {}
     assert lwa(world).exchange_count == 1
