@@ -1,43 +1,8 @@
 """ACCloud webhook events -> Alexa Event Gateway messages (or erasure), for every linked Alexa account.
 
-``parse`` turns the verified JSON body into an :class:`AccloudEvent`. It reads an allow-list:
-fields it does not know are dropped unread (ACCloud may add fields, docs/accloud-openapi.yaml),
-so they are never stored, logged or shared; unknown types and missing or malformed fields are
-:class:`EventRejected`. ``process`` acts on it:
-
-==========================  ==================================================================
-ACCloud event               what Alexa gets (one message per account link with a grant)
-==========================  ==================================================================
-doorbell.pressed            Alexa.DoorbellEventSource.DoorbellPress, cause PHYSICAL_INTERACTION,
-                            timestamp = press time in whole seconds
-motion.detected / .cleared  Alexa.ChangeReport of Alexa.MotionSensor.detectionState
-                            (DETECTED / NOT_DETECTED), cause PHYSICAL_INTERACTION
-person.detected             Alexa.SmartVision.ObjectDetectionSensor.ObjectDetection, class
-                            "person", no image or clip
-device.online / .offline    Alexa.ChangeReport of Alexa.EndpointHealth.connectivity, cause
-                            PERIODIC_POLL (ACCloud learns connectivity from device heartbeats)
-device.added / .updated     Alexa.Discovery.AddOrUpdateReport with endpoints.describe(device),
-                            only when it differs from what the endpoint index says was reported
-device.removed              Alexa.Discovery.DeleteReport
-account.deleted             DeleteReport of every indexed endpoint, then the partition is erased
-account.consent_withdrawn   nothing is sent; grants deleted, events no longer permitted on every
-                            link, and the withdrawal recorded on the profile: every later event
-                            for the user is ignored, even after a new AcceptGrant
-account.consent_given       nothing is sent; the withdrawal is lifted, so links that hold a grant
-                            (given by AcceptGrant since) get events again
-==========================  ==================================================================
-
-Real-time events (doorbell, motion, person, connectivity) older than
-``settings().event_staleness_seconds`` are dropped and counted: a ring a minute late is noise.
-So are real-time events dated further ahead than ``settings().webhook_signature_tolerance_seconds``
-(the skew a signature may have; metric FutureEventsDropped): a press "in 2099" is no press.
-Lifecycle events (device.added/updated/removed, account.*) are never dropped for age: erasure
-and the endpoint list must converge whatever the delay.
-
-Links are processed only while they permit events (``events_permitted``, set by AcceptGrant,
-cleared by consent withdrawal or a 403 INSUFFICIENT_PERMISSION); a link without a grant gets
-nothing. The endpoint index is written only for users with such a link, so nothing is stored
-about a user who never granted events or withdrew consent.
+``parse`` reads an allow-list of the verified body (unknown fields dropped unread); ``process`` maps
+each event to its Alexa message per link that takes events. The table of events and messages, and
+which events are dropped for age: docs/architecture.md, "ACCloud events to Alexa messages".
 """
 
 from __future__ import annotations

@@ -1,42 +1,8 @@
 """The ACCloud webhook: API Gateway HTTP API (payload 2.0) event in, HTTP answer out.
 
-Order of checks, cheapest and least trusting first; nothing is stored before the signature holds:
-
-1. the event's shape and route: an event nesting deeper or holding more than ``skill.bounded``
-   allows, or a ``requestContext`` / ``requestContext.http`` that is no object -> 400; only
-   ``POST /webhooks/accloud`` (404 / 405 otherwise);
-2. body size, before decoding anything (413 above ``settings().webhook_max_body_bytes``);
-3. ``X-ACCloud-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``:
-   missing, malformed, wrong (constant-time compare) or ``t`` further than
-   ``settings().webhook_signature_tolerance_seconds`` from now, in either direction -> 401;
-4. JSON (I-JSON: no lone surrogates; ``skill.bounded``: at most 32 levels deep) and the event's
-   shape (``events.parse``: type, missing or malformed fields) -> 400. Fields the skill does not
-   read are dropped unread, not refused: ACCloud may add fields (docs/accloud-openapi.yaml), and a
-   400 is never retried;
-5. idempotency: ``store.claim_event(id)`` with a one-day TTL row; a repeated id -> 200 duplicate;
-   DynamoDB failing -> 503, and the claim (which may have been stored all the same) released;
-6. ``events.process`` -> 202 accepted.
-
-Failure after the claim - release or let it lapse? The claim is released and ACCloud gets 503,
-so it redelivers, when a retry can help and cannot ring twice:
-
-* ``events.process`` raised (DynamoDB or a secret unavailable, or a bug). For real-time events
-  every store read happens before anything is sent; for lifecycle events the only write after a
-  send is the endpoint index, and re-sending AddOrUpdateReport/DeleteReport is idempotent.
-* Nothing reached Alexa and some link failed for a retryable reason (429/5xx retries exhausted,
-  LWA or KMS unavailable).
-
-Everything (the signing secret, the claim, processing, LWA, KMS, DynamoDB, the Event Gateway) keeps
-to one deadline (``skill.http``), ``PROCESSING_BUDGET_SECONDS`` or less when Lambda has less time
-left, so a trickling or hanging upstream ends in a 503 with the claim released, in
-``RELEASE_RESERVE_SECONDS`` kept for that release, before the function's timeout could kill it.
-
-Once any link accepted the message the claim stays and the answer is 202: a second ring on the
-links that already rang is worse than a missed one on the link that failed, and real-time events
-are stale (dropped) by ACCloud's next retry anyway. A claim that cannot be released expires by
-its TTL; the redelivery is then answered "duplicate".
-
-Answers carry only a status word, never a value from the request.
+Checks run cheapest and least trusting first (shape, size, signature, JSON, dedupe claim), nothing is
+stored before the signature holds, and a failure after the claim releases it when a redelivery can
+help without ringing twice. The order and the release rule: docs/architecture.md, "The webhook".
 """
 
 from __future__ import annotations

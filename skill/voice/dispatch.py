@@ -1,31 +1,8 @@
 """The custom side of the Lambda: voice requests (ask-sdk-core) and Alexa Skill Events.
 
-Every ``{"version", "request"}`` envelope is first checked for the skill id (``ZOSI_SKILL_ID``
-against ``context.System.application.applicationId`` and, when present,
-``session.application.applicationId``). A mismatch, a missing id or an unconfigured skill id is
-refused before anything is read or stored: ``handle`` raises ``RequestRefused``, so the Lambda
-invocation fails (Alexa treats it as an error, exactly as ask-sdk's own verification does) and
-the log line names no id.
-
-Skill events (``AlexaSkillEvent.*``) are then answered by ``skill.voice.skill_events`` without
-loading ask-sdk. Voice requests go through one ask-sdk-core skill, built once per container on
-first use (importing ask-sdk costs ~0.3 s, so smart-home cold starts never pay it):
-
-* request interceptor: attaches the request's ``Turn`` and ``LocaleStrings`` (request attributes
-  ``turn`` / ``strings``) and logs the request type and intent name only;
-* one handler per entry of ``skill.voice.handlers.REQUEST_TYPES`` / ``INTENTS``;
-* response interceptor: logs whether the session ends and which directives/cards went out;
-* one exception handler: ACCloud rejecting the token -> link-account card (a launch: greeted);
-  ACCloud unreachable -> ``error_cloud_unavailable``; anything else -> ``error_generic``. Logged by type only.
-
-An envelope nesting deeper or holding more than ``skill.bounded`` allows is answered
-``error_generic`` before anything walks it; one ask-sdk cannot even deserialize (a request that is
-no object, slots that are no map, ...) is answered ``error_generic`` as well
-(``generic_error_answer``): after the skill-id check, a voice request never raises.
-
-``cloud_factory`` builds a voice request's ACCloud client, as in ``skill.smarthome.dispatch``
-(default: ``turn.default_cloud``, HTTP). The ask-sdk skill is built once per container, so the
-factory reaches the request's ``Turn`` through a context variable set for the call.
+The skill id is checked before anything is read; skill events are answered without loading ask-sdk;
+voice requests go through one ask-sdk-core skill built on first use, under the request's deadline,
+and never raise after the skill-id check. Details: docs/architecture.md, "Voice dispatch".
 """
 
 from __future__ import annotations

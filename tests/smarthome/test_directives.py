@@ -6,17 +6,16 @@ Every answer is validated against Amazon's schema (tests/smarthome/conftest.py::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from devstack import demo_data
-from devstack.http_server import LoopbackServer
 from skill import warm
 from tests.bombs import nest
+from tests.smarthome.canned import Canned
+from tests.smarthome.canned import bearer as _bearer
+from tests.smarthome.canned import html as _html
 from tests.smarthome.conftest import directive, discover, invoke
 
 STREAM_REQUEST = {
@@ -239,67 +238,7 @@ def test_another_users_endpoint_is_no_such_endpoint(accloud, tokens, alexa_schem
     assert not accloud.minted_streams()
 
 
-@dataclass(frozen=True)
-class Canned:
-    """One fixed HTTP answer, as ACCloud - or a WAF, CDN or proxy in front of it - might give it."""
-
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _html(status: int, *headers: tuple[str, str]) -> Canned:
-    page = f"<html><body><h1>{status}</h1>Request blocked.</body></html>".encode()
-    return Canned(status, page, (("Content-Type", "text/html"), *headers))
-
-
-def _bearer(status: int, challenge: str, body: dict[str, str] | None = None) -> Canned:
-    return Canned(
-        status,
-        json.dumps(body or {}).encode(),
-        (("Content-Type", "application/json"), ("WWW-Authenticate", challenge)),
-    )
-
-
 TOKEN_UNKNOWN = {"error": "invalid_token", "error_description": "token_unknown"}
-
-
-class CannedServer(LoopbackServer):
-    """Answers every request with ``answer``: stands in for whatever sits at ZOSI_ACCLOUD_BASE_URL."""
-
-    thread_name = "canned-accloud"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answer = Canned(503)
-        self.requests = 0
-
-    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # paths carry device ids
-
-            def _answer(self) -> None:
-                server.requests += 1
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(server.answer.status)
-                for name, value in server.answer.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(server.answer.body)))
-                self.end_headers()
-                self.wfile.write(server.answer.body)
-
-            do_GET = do_POST = do_DELETE = _answer
-
-        return Handler
-
-
-@pytest.fixture(scope="module")
-def canned_server() -> Iterator[CannedServer]:
-    with CannedServer() as server:
-        yield server
 
 
 def _point_accloud_at(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
