@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import UnknownServiceError
@@ -39,7 +40,7 @@ def test_an_unlinked_user_reads_as_unlinked_with_no_digests(queries: list[str]) 
 def test_digests_match_the_index_pynamodb_reads(queries: list[str]) -> None:
     user = pseudonyms.user_key("usr_1")
     store.upsert_link(user, pseudonyms.link_key("lnk_1"), region="NA")
-    store.put_profile(user, consented_at=store._now(), accepted_policy_version="v1")
+    store.put_profile(user, consented_at=datetime.now(UTC), accepted_policy_version="v1")
     store.apply_endpoint_diff(user, upserts={"z1_a": CAMERA, "z1_b": DOORBELL})
     store.apply_endpoint_diff(pseudonyms.user_key("usr_2"), upserts={"z1_c": CAMERA})
     queries.clear()

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from models import erasure as models_erasure
 from models import store
+from models import table as models_table
 from models.store import EndpointRecord, LinkRef
 from skill.amazon import grants, lwa
 from skill.privacy import access, erasure, pseudonyms
@@ -41,7 +43,7 @@ def fence_of(user_key: str) -> list[dict[str, Any]]:
     return [
         item
         for item in table()
-        if item["sk"]["S"] == FENCE_SK and item["pk"]["S"] == store._fence_key(user_key)
+        if item["sk"]["S"] == FENCE_SK and item["pk"]["S"] == models_table.fence_key(user_key)
     ]
 
 
@@ -495,7 +497,7 @@ def test_an_erasure_cut_short_after_its_first_batch_is_finished_by_the_retention
         upserts={f"ep_extra_{n}": EndpointRecord(("CAMERA",), "d") for n in range(store.BATCH_WRITE_LIMIT)},
     )
     bob_before = partition(bob)
-    batch_delete = store._batch_delete
+    batch_delete = models_erasure.batch_delete
     batches: list[int] = []
 
     def cut_short(keys: list[dict[str, Any]]) -> None:
@@ -504,10 +506,10 @@ def test_an_erasure_cut_short_after_its_first_batch_is_finished_by_the_retention
         batches.append(len(keys))
         batch_delete(keys)
 
-    monkeypatch.setattr(store, "_batch_delete", cut_short)
+    monkeypatch.setattr(models_erasure, "batch_delete", cut_short)
     with pytest.raises(store.StoreUnavailable):
         erasure.erase_account(alice, Trigger.VOICE_DELETE_REQUEST)
-    monkeypatch.setattr(store, "_batch_delete", batch_delete)
+    monkeypatch.setattr(models_erasure, "batch_delete", batch_delete)
 
     # The first batch took the links (with the grant) and the profile: nothing names anyone any more,
     # and the retention job recognises what is left.

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from devstack.demo_data import FRONT_DOOR
-from models import store
+from models import store, table
 from skill import config, warm
 from skill.amazon import grants
 from skill.privacy import erasure, retention
@@ -252,7 +252,7 @@ def test_a_slow_erasure_answers_in_time_says_it_has_started_and_then_finishes(lo
     from tests.reliability.harness import DynamoFaults
 
     household, links = _set_up(local, unidentified=True, housemate=False)
-    fence = store._fence_key(household.user_key)
+    fence = table.fence_key(household.user_key)
 
     with DynamoFaults(delay=SLOW_STORE_SECONDS).installed() as slow:
         started = time.monotonic()

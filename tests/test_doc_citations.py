@@ -1,0 +1,34 @@
+"""Every test the docs cite as proof exists: a moved or renamed test must take its citations along."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = sorted([*ROOT.glob("docs/*.md"), ROOT / "README.md", *ROOT.glob("interaction_model/*.md")])
+# `tests/models/test_store.py::test_name` (or with the tests/ prefix left out), parameters ignored.
+CITATION = re.compile(r"((?:tests/)?[\w/]*test_\w+\.py)::(test_\w+)")
+
+
+def citations() -> list[tuple[str, str, str]]:
+    found = []
+    for doc in DOCS:
+        for path, name in CITATION.findall(doc.read_text(encoding="utf-8")):
+            found.append((doc.name, path if path.startswith("tests/") else f"tests/{path}", name))
+    return found
+
+
+def test_the_docs_cite_tests() -> None:
+    assert len(citations()) > 50  # the pattern still finds the docs' citations
+
+
+@pytest.mark.parametrize(("doc", "path", "name"), sorted(set(citations())))
+def test_a_cited_test_exists_where_the_doc_says(doc: str, path: str, name: str) -> None:
+    source = ROOT / path
+    assert source.is_file(), f"{doc} cites {path}::{name}, but {path} does not exist"
+    assert re.search(rf"^(async )?def {name}\(", source.read_text(encoding="utf-8"), re.M), (
+        f"{doc} cites {path}::{name}, but {path} has no such test"
+    )
