@@ -55,59 +55,6 @@ def table_dump() -> str:
     return json.dumps(items, default=str)
 
 
-def test_grant_is_exchanged_and_stored_encrypted(accloud, lwa_server, alexa_schema) -> None:
-    issued = accloud.issue_token("alice")
-    answer = invoke(accept_grant(lwa_server.issue_grant_code(), issued["access_token"]), alexa_schema)
-    assert answer["event"]["header"]["name"] == "AcceptGrant.Response"
-    assert answer["event"]["payload"] == {}
-    assert lwa_server.exchange_count == 1
-
-    user_key = pseudonyms.user_key(accloud.user_id("alice"))
-    (link,) = store.links_of(user_key)
-    assert link.region == "NA"
-    token = grants.valid_access_token(user_key, link.link_key)
-    assert token and token.startswith("Atza|") and lwa_server.is_valid_access_token(token)
-    dumped = table_dump()
-    assert token not in dumped and "Atzr|" not in dumped and issued["access_token"] not in dumped
-    assert store.get_profile(user_key) is not None
-
-
-@pytest.mark.parametrize(
-    ("case", "setup"),
-    [
-        (
-            "expired code",
-            lambda accloud, lwa: (lwa.advance(301), lwa.issue_grant_code())[1] if False else None,
-        ),
-        ("reused code", None),
-        ("LWA down", lambda accloud, lwa: lwa.fail_next(503, times=3)),
-        ("LWA rejects the client", lambda accloud, lwa: lwa.fail_next(401, "invalid_client")),
-        ("ACCloud token invalid", lambda accloud, lwa: accloud.set_fault("invalid_token")),
-        ("ACCloud down", lambda accloud, lwa: accloud.set_fault("status", 503)),
-    ],
-)
-def test_every_failure_is_accept_grant_failed_and_stores_nothing(
-    accloud, lwa_server, alexa_schema, case, setup
-):
-    token = accloud.issue_token("alice")["access_token"]
-    code = lwa_server.issue_grant_code()
-    if case == "expired code":
-        lwa_server.advance(lwa_server.code_ttl + 1)
-    elif case == "reused code":
-        invoke(accept_grant(code, token), alexa_schema)
-        store.erase_user(pseudonyms.user_key(accloud.user_id("alice")))
-    else:
-        setup(accloud, lwa_server)
-    try:
-        answer = invoke(accept_grant(code, token), alexa_schema)
-    finally:
-        accloud.clear_faults()
-    assert answer["event"]["header"]["namespace"] == "Alexa.Authorization"
-    assert answer["event"]["header"]["name"] == "ErrorResponse"
-    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
-    assert store.links_of(pseudonyms.user_key(accloud.user_id("alice"))) == []
-
-
 def table_items() -> list[dict]:
     from skill.config import settings
 
@@ -146,20 +93,6 @@ def test_a_failure_on_any_dynamodb_call_stores_nothing(
         assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
         after = sorted(json.dumps(item, sort_keys=True, default=str) for item in table_items())
         assert after == before, f"call {failing} failing left a change behind"
-
-
-def test_a_token_accloud_revoked_creates_no_grant_though_the_container_knew_it(
-    accloud, lwa_server, alexa_schema
-) -> None:
-    from tests.smarthome.conftest import discover
-
-    token = accloud.issue_token("alice")["access_token"]
-    assert discover(token, alexa_schema)  # the container's user cache now knows the token
-    accloud.revoke_all("alice")
-    answer = invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
-    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
-    assert lwa_server.exchange_count == 0  # refused before the code was even exchanged
-    assert table_items() == []
 
 
 def test_granting_again_keeps_the_consent_record_and_records_activity(
@@ -236,23 +169,6 @@ def test_a_slow_lwa_still_fails_the_grant_before_the_deadline(
     assert store.get_profile(pseudonyms.user_key(accloud.user_id("alice"))) is None
     if lwa_behaviour == "prompt":
         assert lwa_server.counts.total() == 0
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"grant": {"type": "OAuth2.AuthorizationCode"}, "grantee": {"type": "BearerToken", "token": "t"}},
-        {"grant": {"type": "Other", "code": "c"}, "grantee": {"type": "BearerToken", "token": "t"}},
-        {"grant": {"type": "OAuth2.AuthorizationCode", "code": "c"}},
-        {},
-    ],
-)
-def test_malformed_grants(accloud, lwa_server, alexa_schema, payload) -> None:
-    event = accept_grant("c", "t")
-    event["directive"]["payload"] = payload
-    answer = invoke(event, alexa_schema)
-    assert answer["event"]["payload"]["type"] == "ACCEPT_GRANT_FAILED"
-    assert lwa_server.exchange_count == 0
 
 
 def test_two_alexa_accounts_on_one_zosi_account_get_two_links(accloud, lwa_server, alexa_schema) -> None:

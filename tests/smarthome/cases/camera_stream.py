@@ -194,14 +194,24 @@ def canned_asked(asked: bool) -> Callable[[World], None]:
     return check
 
 
+def expired_token(world: World) -> str:
+    """A second token of Alice's that ACCloud expired (the one discovery used stays valid)."""
+    token = str(world.accloud.issue_token("alice")["access_token"])
+    world.accloud.expire_token(token)
+    return token
+
+
 FAILURES = [
-    Case(
-        f"ACCloud {label}",
-        stream("Garage", token=fresh_token()),  # a fresh token: nothing cached
-        error(error_type, check=canned_asked(fault == "answer")),
-        given=accloud_fails(fault, value),
-    )
-    for label, (fault, value, error_type) in ACCLOUD_FAILURES.items()
+    Case("a token ACCloud expired", stream("Garage", token=expired_token), error(EXPIRED)),
+    *(
+        Case(
+            f"ACCloud {label}",
+            stream("Garage", token=fresh_token()),  # a fresh token: nothing cached
+            error(error_type, check=canned_asked(fault == "answer")),
+            given=accloud_fails(fault, value),
+        )
+        for label, (fault, value, error_type) in ACCLOUD_FAILURES.items()
+    ),
 ]
 
 

@@ -108,6 +108,31 @@ def full_duplex_where_the_camera_talks_back(world: World, endpoints: dict[str, d
     assert duplex("Back Yard") is False  # a one-way camera
 
 
+NAMELESS = [("camera", "📷📷"), ("camera", "!!!"), ("doorbell", "🔔")]
+
+
+def nameless_devices_get_fallback_names(world: World, endpoints: dict[str, dict[str, Any]]) -> None:
+    from devstack import directives
+    from tests.smarthome.conftest import discover, invoke
+
+    warnings = world.logged("device without a usable name given a fallback name")
+    assert sorted(r.fields["kind"] for r in warnings) == ["camera", "camera", "doorbell"]
+    assert all(r.fields.keys() == {"kind"} for r in warnings)
+    assert "📷" not in world.caplog.text and "🔔" not in world.caplog.text
+    assert {"ZOSI Camera 1", "ZOSI Camera 2", "ZOSI Doorbell"} <= set(endpoints)
+    assert (
+        discover(world.tokens["alice"], world.schema).keys() == endpoints.keys()
+    )  # the same names next time
+    doorbell = endpoints["ZOSI Doorbell"]
+    answer = invoke(directives.initialize_streams(world.tokens["alice"], doorbell), world.schema)
+    assert answer["event"]["header"]["name"] == "Response"
+
+
+def add_nameless(world: World) -> None:
+    for kind, name in NAMELESS:
+        world.accloud.add_device("alice", name, kind=kind)
+
+
 def add_300(world: World) -> None:
     for i in range(300):
         world.accloud.add_device("alice", f"Extra {i:03d}")
@@ -159,6 +184,12 @@ CASES = [
         seed=lambda world: world.accloud.add_device("alice", "Porch", profiles=[P1080, P720, P1080, P720]),
     ),
     Case("three hundred endpoint cap", DISCOVER, discovered(capped_at_300), seed=add_300),
+    Case(
+        "nameless devices are discovered under a fallback name",
+        DISCOVER,
+        discovered(nameless_devices_get_fallback_names),
+        seed=add_nameless,
+    ),
     # A transient failure never looks like an auth error.
     Case(
         "ACCloud 502 in discovery",

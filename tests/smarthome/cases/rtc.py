@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devstack.demo_data import FRONT_DOOR
-from tests.smarthome.cases import Case, Expect, Send, World, error
+from tests.smarthome.cases import Case, Expect, Send, World, error, fresh_token
 
 NAMESPACE = "Alexa.RTCSessionController"
 # A small, well-formed offer: the errors below are decided before any peer would see it.
@@ -75,7 +75,13 @@ CASES = [
     *(
         Case(
             f"offer refused: {label}",
-            to_front_door("InitiateSessionWithOffer", offer("s-1", OFFER_SDP), caller="alice"),
+            Send(
+                NAMESPACE,
+                "InitiateSessionWithOffer",
+                camera="Front Door",
+                payload=offer("s-1", OFFER_SDP),
+                token=fresh_token(),
+            ),  # a token the container never saw
             error(error_type),
             given=lambda world, change=change: change(world.accloud),  # type: ignore[misc]
         )
