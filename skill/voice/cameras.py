@@ -33,6 +33,7 @@ CAMERA_WORDS_PATH = Path(__file__).with_name("camera_words.json")
 CATEGORIES = {"DOORBELL": "doorbell"}
 DYNAMIC_AUTHORITY_MARK = ".er-authority.echo-sdk.dynamic."
 _NON_WORD = re.compile(r"[\W_]+")
+_KANA_VOICING = "\u3099\u309a"  # combining (han)dakuten: part of the kana, not a diacritic
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,11 @@ def cameras_of(owner_user_id: str, devices: Iterable[Device]) -> list[Camera]:
 
 
 def normalize(text: str) -> str:
-    """Casefolded, without diacritics or punctuation, single spaces ("Cámara-Jardín" -> "camara jardin")."""
+    """Casefolded, without diacritics or punctuation, single spaces ("Cámara-Jardín" -> "camara jardin").
+    Kana keep their voicing marks: 「ガレージ」 is not 「カレーシ」, 「バス」 not 「ハス」."""
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", bare.casefold()).strip()
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch) or ch in _KANA_VOICING)
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFC", bare).casefold()).strip()
 
 
 class Heard(NamedTuple):
