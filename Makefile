@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help deps voice-client test test-fast demo local lint typecheck bench template-check clean
+.PHONY: help deps voice-client ask-cli ask-check test test-fast demo local lint typecheck bench template-check clean
 
 help:
 	@echo "make demo            the whole story on the embedded local stack (no AWS account)"
@@ -15,13 +15,16 @@ help:
 	@echo "make lint            ruff + mypy"
 	@echo "make bench           the performance benchmark with its budgets"
 	@echo "make template-check  cfn-lint, sam validate --lint and sam build, offline"
+	@echo "make ask-check       the pinned ASK CLI's ask deploy finds and uploads the skill package (offline)"
 	@echo "make local           run the local stack until interrupted"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# setuptools reports every editable install with an informational "Editable installation."
+	@# warning (nothing to fix); pyproject problems still show (tests/deploy/test_project_metadata.py).
+	$(BIN)/python -W 'ignore:Editable installation:UserWarning' -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 deps: $(STAMP)
@@ -34,7 +37,18 @@ voice-client:
 	  test -d $(VOICE_CLIENT)/node_modules/virtual-alexa || npm ci --prefix $(VOICE_CLIENT) --no-audit --no-fund; \
 	else echo "npm not found: the virtual-alexa voice test will be skipped" >&2; fi
 
-test: deps voice-client
+# The ASK CLI v2 for `ask deploy` (ask-resources.json), pinned by deploy/ask-cli/package-lock.json;
+# without npm its offline deploy test is skipped.
+ASK_CLI := deploy/ask-cli
+ask-cli:
+	@if command -v npm >/dev/null 2>&1; then \
+	  test -x $(ASK_CLI)/node_modules/.bin/ask || npm ci --prefix $(ASK_CLI) --no-audit --no-fund; \
+	else echo "npm not found: the ASK CLI deploy check will be skipped" >&2; fi
+
+ask-check: deps ask-cli
+	$(BIN)/python -m pytest -q tests/deploy/test_ask_cli.py
+
+test: deps voice-client ask-cli
 	$(BIN)/python -m pytest
 
 demo: deps

@@ -115,31 +115,42 @@ def collect(quick: bool, runs: int, profile: Path | None = None) -> dict[str, An
     from bench import cold, memory, package, scale, warm
     from bench.probes import Probe
     from bench.stack import BenchStack
+    from devstack.progress import stages
 
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="zosi-bench-") as scratch, warm.quiet_logs():
+    scratch_dir = tempfile.TemporaryDirectory(prefix="zosi-bench-")
+    # The bar (a terminal only) moves between measurements, never during one.
+    with scratch_dir as scratch, warm.quiet_logs(), stages(7 + (profile is not None), "bench") as stage:
+        stage("building the package")
         built = package.build(Path(scratch) / "package")
         results["package"] = package.size(built)
         with BenchStack() as stack:
             probe = Probe()
             probe.attach()
+            stage("cold start")
             results["cold_start"] = cold.measure(stack, built, runs)
+            stage("cold start, live view first")
             results["cold_first_directive"] = {
                 kind: cold.measure(stack, built, runs, subject)
                 for kind, subject in COLD_FIRST_DIRECTIVES.items()
             }
             if profile is not None:  # one more subject run under cProfile, for diagnosis only
+                stage("cProfile of a cold start")
                 cold.run_child(
                     "subject", {**cold.subject_job(stack), "profile": str(profile)}, stack.child_env(), built
                 )
             scale_factor = 0.2 if quick else 1.0
+            stage("warm, in process")
             in_process = warm.in_process(stack, probe, scale_factor)
+            stage("warm, end to end")
             end_to_end = warm.end_to_end(stack, probe, scale_factor)
             results["warm_in_process"] = {k: v.summary() for k, v in in_process.items()}
             results["warm_end_to_end"] = {k: v.summary() for k, v in end_to_end.items()}
             results["round_trips"] = {k: v.round_trips() for k, v in end_to_end.items()}
+            stage("scale")
             results["scale"] = scale.measure(stack, built, 3 if quick else 20)
+            stage("memory")
             results["memory"] = memory.measure(stack, built, 2 if quick else 5)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - started, 1)

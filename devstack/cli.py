@@ -228,7 +228,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from devstack.demo import run
 
-    return run()
+    return run(log_path=Path(args.log))
 
 
 def cmd_privacy(args: argparse.Namespace) -> int:
@@ -303,7 +303,14 @@ def parser() -> argparse.ArgumentParser:
     )
     invoke.set_defaults(run=cmd_invoke)
 
-    commands.add_parser("demo", help="the whole story on an embedded stack").set_defaults(run=cmd_demo)
+    demo = commands.add_parser("demo", help="the whole story on an embedded stack")
+    demo.add_argument(
+        "--log",
+        default=".demo/skill.log",
+        metavar="FILE",
+        help="the skill's logs and metrics (default %(default)s)",
+    )
+    demo.set_defaults(run=cmd_demo)
 
     privacy = commands.add_parser("privacy", help="operator access and erasure requests")
     privacy.add_argument("action", choices=("export", "erase"))

@@ -2,18 +2,22 @@
 
 Every answer the skill gives and every message the Event Gateway stand-in receives is checked
 against Amazon's Smart Home schema. A step that does not go as the story says is marked FAIL
-and the demo exits non-zero at the end (``make demo`` is CI's smoke test).
+and the demo exits non-zero at the end (``make demo`` is CI's smoke test). What the skill itself
+writes (JSON log records, EMF metric lines: Lambda's stdout) goes to a log file the transcript names,
+so the transcript carries only the story.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from devstack import directives
 from devstack.stack import LOCAL_SKILL_ID, LocalStack
@@ -325,11 +329,60 @@ STEPS: list[tuple[str, Callable[[Story], None]]] = [
 ]
 
 
-def run(out: Any = None) -> int:
+DEFAULT_LOG = Path(".demo") / "skill.log"
+
+
+@dataclass
+class SkillLog:
+    """The function's stdout while the demo runs: JSON log records and EMF lines, counted."""
+
+    file: TextIO
+    records: int = 0
+    metrics: int = 0
+
+    def write(self, text: str) -> int:
+        self.records += text.count("\n")
+        return self.file.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def metric(self, line: str) -> None:
+        self.metrics += 1
+        self.file.write(line + "\n")
+
+
+@contextlib.contextmanager
+def skill_output_to(path: Path) -> Iterator[SkillLog]:
+    from skill import metrics
+    from skill.privacy import logs
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous_sink = metrics.sink
+    with path.open("w", encoding="utf-8") as file:
+        log = SkillLog(file)
+        logs.configure("INFO", stream=log)
+        metrics.sink = log.metric
+        try:
+            yield log
+        finally:
+            metrics.sink = previous_sink
+            logs.configure("ERROR", stream=sys.stderr)
+
+
+def run(out: Any = None, log_path: Path = DEFAULT_LOG) -> int:
     out = out or sys.stdout
+    print("ZOSI Smart - local demo (embedded stack on 127.0.0.1, no AWS account)", file=out)
+    print(f"the skill's JSON logs and CloudWatch metric (EMF) lines go to {log_path}\n", file=out)
+    with skill_output_to(log_path) as log:
+        status = tell(out)
+    print(f"{log_path}: {log.records} log record(s), {log.metrics} metric line(s)", file=out)
+    return status
+
+
+def tell(out: Any) -> int:
     from devstack.gateway_server import MessageSchemas, default_official_schema
 
-    print("ZOSI Smart - local demo (embedded stack on 127.0.0.1, no AWS account)\n", file=out)
     failed = []
     with LocalStack() as stack:
         story = Story(stack, MessageSchemas.from_path(default_official_schema()))

@@ -458,6 +458,7 @@ def _worker(
     deadline: float,
     barrier: Any,
     results: Any,
+    answered: Any,
 ) -> None:
     os.environ.update(env)
     os.environ["ZOSI_LOG_LEVEL"] = "ERROR"  # before lambda_handler configures logging
@@ -491,6 +492,8 @@ def _worker(
             problem = _judge(work, account, answer, result)
             if problem:
                 result.error(work.kind, problem)
+            with answered.get_lock():  # the parent's progress bar; outside the timed call
+                answered.value += 1
         result.finished = time.time()
     except Exception as exc:  # reported, never lost: the run then fails on the unsent requests
         result.failure = f"worker stopped: {type(exc).__name__}: {str(exc)[:200]}"
@@ -775,20 +778,20 @@ def execute(
             shards = plan(accounts, events, weights, processes, seed)
             kinds = {w.event_id: w.kind for shard in shards for w in shard if w.event_id}
             context = multiprocessing.get_context("spawn")  # a fresh interpreter, like a new container
-            barrier, results = context.Barrier(processes), context.Queue()
+            barrier, results, answered = context.Barrier(processes), context.Queue(), context.Value("q", 0)
             secret = stack.webhook_secret.encode()
             deadline = time.time() + max_seconds
             workers = [
                 context.Process(
                     target=_worker,
-                    args=(shard, accounts, stack.env(), secret, deadline, barrier, results),
+                    args=(shard, accounts, stack.env(), secret, deadline, barrier, results, answered),
                     daemon=True,
                 )
                 for shard in shards
             ]
             for worker in workers:
                 worker.start()
-            collected = [results.get(timeout=max_seconds + 180) for _ in workers]
+            collected = _collect(results, len(workers), answered, events, max_seconds + 180)
             for worker in workers:
                 worker.join(timeout=30)
             report = _report(stack, accounts, shards, kinds, collected, events, processes, began)
@@ -796,6 +799,25 @@ def execute(
             return report
         finally:
             skill_log.setLevel(saved_level)
+
+
+def _collect(results: Any, count: int, answered: Any, events: int, timeout: float) -> list[dict[str, Any]]:
+    """Each worker's result, while a progress bar (on a terminal only) counts the answered requests."""
+    import queue
+
+    from devstack.progress import bar
+
+    collected: list[dict[str, Any]] = []
+    give_up = time.monotonic() + timeout
+    with bar(events, "load", unit="req") as progress:
+        while len(collected) < count:
+            try:
+                collected.append(results.get(timeout=0.2))
+            except queue.Empty:
+                if time.monotonic() > give_up:
+                    raise
+            progress.update(answered.value - progress.n)
+    return collected
 
 
 def _report(

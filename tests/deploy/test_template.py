@@ -651,7 +651,7 @@ def test_samconfig_environment_deploys_its_alexa_region(
     assert AWS_REGION_TO_ALEXA_REGION[region] == alexa_region
 
 
-MANIFEST_PATH = REPO / "interaction_model" / "skill.json"
+MANIFEST_PATH = REPO / "interaction_model" / "skill-package" / "skill.json"
 MANIFEST_SECTIONS = ["apis.smartHome", "apis.custom", "events"]
 
 

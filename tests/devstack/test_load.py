@@ -253,3 +253,66 @@ def test_the_benchmark_links_its_account_and_figures_percentiles_with_the_load_g
         assert link == identity.link_of(identity.resolve_token(bench.token))
         assert bench.endpoint["friendlyName"] == bench_stack.CAMERA
         assert bench.user_id == bench.local.accloud.user_id("alice")
+
+
+# --- progress ---------------------------------------------------------------------------------------
+
+
+def _load_cli(events: int, *, terminal: bool) -> tuple[int, str]:
+    """`zosi-skill local load` in a fresh process, its stdout and stderr on a pty or on a pipe."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    argv = [
+        sys.executable,
+        "-m",
+        "devstack.cli",
+        "local",
+        "load",
+        "--events",
+        str(events),
+        "--processes",
+        "1",
+    ]
+    if not terminal:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=240)  # noqa: S603
+        return done.returncode, done.stdout + done.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal's size
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)  # noqa: S603
+    os.close(follower)
+    output = b""
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 240)
+            if not ready:
+                raise TimeoutError("load printed nothing for 240 s")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+        status = process.wait(timeout=60)
+    return status, output.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_progress_shows_on_a_terminal_only() -> None:
+    status, on_terminal = _load_cli(40, terminal=True)
+    assert status == 0, on_terminal
+    assert "PASS: 0 errors, 0 lost writes" in on_terminal
+    assert "\rload: " in on_terminal and "40/40 [" in on_terminal, on_terminal
+    status, piped = _load_cli(40, terminal=False)
+    assert status == 0, piped
+    assert "PASS: 0 errors, 0 lost writes" in piped
+    assert "40/40 [" not in piped and "\r" not in piped, piped

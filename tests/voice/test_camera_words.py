@@ -13,7 +13,7 @@ from typing import Any
 
 from skill.voice.cameras import CAMERA_WORDS_PATH, CATEGORIES
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "interaction_model" / "interactionModels" / "custom"
+MODEL_DIR = Path(__file__).resolve().parents[2] / "interaction_model/skill-package/interactionModels/custom"
 
 
 def words_from_models() -> dict[str, Any]:

@@ -23,9 +23,11 @@ from ask_smapi_model.v1.skill.manifest import SkillManifestEnvelope
 from skill.config import AWS_REGION_TO_ALEXA_REGION
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = REPO / "interaction_model"
+# The skill package is where ask-resources.json (ASK CLI v2) points; account linking sits beside it.
+ASK_PROFILE = json.loads((REPO / "ask-resources.json").read_text())["profiles"]["default"]
+PACKAGE_DIR = REPO / ASK_PROFILE["skillMetadata"]["src"]
 MANIFEST_PATH = PACKAGE_DIR / "skill.json"
-ACCOUNT_LINKING_PATH = PACKAGE_DIR / "account-linking.json"
+ACCOUNT_LINKING_PATH = REPO / "interaction_model" / "account-linking.json"
 MODEL_DIR = PACKAGE_DIR / "interactionModels" / "custom"
 STRINGS_DIR = REPO / "skill" / "voice" / "strings"
 EXPECTED_LOCALES = {"en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "it-IT", "ja-JP"}
