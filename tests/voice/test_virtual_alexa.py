@@ -207,8 +207,19 @@ def judge(truth: Truth, case: dict[str, Any], exchange: dict[str, Any]) -> list[
     return problems
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19: the models' samples are not yet rewritten for these tables")
-@pytest.mark.parametrize("locale", LOCALES)
+# Locales whose samples are not yet rewritten for these tables (issue 19); strict, so a fix shows.
+STILL_THIN = {"en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "it-IT"}
+
+
+@pytest.mark.parametrize(
+    "locale",
+    [
+        pytest.param(locale, marks=pytest.mark.xfail(strict=True, reason="issue 19: samples not rewritten"))
+        if locale in STILL_THIN
+        else locale
+        for locale in LOCALES
+    ],
+)
 def test_natural_phrasings_reach_the_intended_intent_and_the_true_answer(
     voice_stack: AccloudServer, skill_url: str, locale: str
 ) -> None:
