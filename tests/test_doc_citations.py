@@ -10,8 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted([*ROOT.glob("docs/*.md"), ROOT / "README.md", *ROOT.glob("interaction_model/*.md")])
-# `tests/models/test_store.py::test_name` (or with the tests/ prefix left out), parameters ignored.
-CITATION = re.compile(r"((?:tests/)?[\w/]*test_\w+\.py)::(test_\w+)")
+# `tests/models/test_store.py::test_name` (or with the tests/ prefix left out), parameters ignored; a
+# bare `::test_name` names a test of the file cited just before it.
+CITATION = re.compile(r"`((?:tests/)?[\w/]*test_\w+\.py)?::(test_\w+)")
 # A Smart Home case cited by its id: `test_cases.py::test_case[camera_stream: deep or huge: *]`.
 CASE_CITATION = re.compile(r"test_cases\.py::test_case\[([^\]`]+)\]")
 
@@ -19,8 +20,11 @@ CASE_CITATION = re.compile(r"test_cases\.py::test_case\[([^\]`]+)\]")
 def citations() -> list[tuple[str, str, str]]:
     found = []
     for doc in DOCS:
+        current = ""
         for path, name in CITATION.findall(doc.read_text(encoding="utf-8")):
-            found.append((doc.name, path if path.startswith("tests/") else f"tests/{path}", name))
+            current = path or current
+            assert current, f"{doc.name} cites ::{name} before any test file"
+            found.append((doc.name, current if current.startswith("tests/") else f"tests/{current}", name))
     return found
 
 
