@@ -24,16 +24,19 @@ def directive(
     payload_version: str = SMART_HOME_VERSION,
     message_id: str | None = None,
     correlation_token: str | None = None,
+    instance: str | None = None,
 ) -> dict[str, Any]:
     """The ``{"directive": ...}`` event; ``endpoint`` is a discovered endpoint description (or just
     ``{"endpointId": ...}``). Addressed directives carry a fresh correlationToken, as Alexa's do;
-    ``correlation_token`` sets one on any directive."""
+    ``correlation_token`` sets one on any directive; ``instance`` names a capability instance."""
     header = {
         "namespace": namespace,
         "name": name,
         "payloadVersion": payload_version,
         "messageId": message_id or str(uuid.uuid4()),
     }
+    if instance is not None:
+        header["instance"] = instance
     if correlation_token is not None or endpoint is not None:
         header["correlationToken"] = correlation_token or uuid.uuid4().hex
     body: dict[str, Any] = {"header": header, "payload": dict(payload or {})}
@@ -101,6 +104,19 @@ def offer(
 
 def report_state(token: str | None, endpoint: dict[str, Any]) -> dict[str, Any]:
     return directive("Alexa", "ReportState", token, endpoint=endpoint)
+
+
+DATA_CONTROLLER = ("Alexa.DataController", "1.0", "Camera.SmartVisionData")  # namespace, version, instance
+
+
+def data_controller(
+    name: str, token: str | None, endpoint: dict[str, Any], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """ReportData or DeleteData for a camera's detection history, as the Alexa app asks."""
+    namespace, version, instance = DATA_CONTROLLER
+    return directive(
+        namespace, name, token, endpoint=endpoint, payload=payload, payload_version=version, instance=instance
+    )
 
 
 def accept_grant(token: str | None, code: str) -> dict[str, Any]:

@@ -61,6 +61,15 @@ _PROJECT_SCHEMAS = Path(__file__).resolve().parent.parent / "skill" / "alexa" / 
 DELETE_REPORT_SCHEMA = _PROJECT_SCHEMAS / "delete_report.schema.json"
 SMARTVISION_SCHEMA = _PROJECT_SCHEMAS / "smartvision.schema.json"
 SMARTVISION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
+DATA_CONTROLLER_SCHEMA = _PROJECT_SCHEMAS / "data_controller.schema.json"
+DATA_CONTROLLER_INTERFACE = "Alexa.DataController"
+# Message name -> definition of data_controller.schema.json (outbound messages only).
+DATA_CONTROLLER_MESSAGES = {
+    "DataReport": "dataReport",
+    "DeleteDataResponse": "deleteDataResponse",
+    "DataDeleted": "dataDeletedEvent",
+    "ErrorResponse": "errorResponse",
+}
 _DISCOVERY_LISTS = frozenset({"Discover.Response", "AddOrUpdateReport"})
 
 
@@ -83,8 +92,9 @@ class MessageSchemas:
     * SmartVision properties in any other message's context (the Alexa.Response to
       SetObjectDetectionClasses) -> smartvision.schema.json (definitions/objectDetectionClassesProperty),
       and the message without them is checked as below;
-    * Discover.Response and AddOrUpdateReport -> the official schema with SmartVision capability
-      entries taken out, and each such entry -> smartvision.schema.json (definitions/capability);
+    * ``Alexa.DataController`` messages -> data_controller.schema.json (the definition of each name);
+    * Discover.Response and AddOrUpdateReport -> the official schema with SmartVision and DataController
+      capability entries taken out, and each such entry -> its project schema (definitions/capability);
     * everything else -> the official schema.
     """
 
@@ -96,6 +106,7 @@ class MessageSchemas:
         smartvision_capability: Any,
         smartvision_error: Any,
         smartvision_property: Any,
+        data_controller: dict[str, Any] | None = None,
     ):
         self.official = official
         self.delete_report = delete_report
@@ -103,6 +114,7 @@ class MessageSchemas:
         self.smartvision_capability = smartvision_capability
         self.smartvision_error = smartvision_error
         self.smartvision_property = smartvision_property
+        self.data_controller = data_controller or {}
 
     @classmethod
     def from_path(cls, official_path: Path) -> MessageSchemas:
@@ -120,6 +132,10 @@ class MessageSchemas:
             _project_validator(SMARTVISION_SCHEMA, "capability"),
             _project_validator(SMARTVISION_SCHEMA, "errorResponse"),
             _project_validator(SMARTVISION_SCHEMA, "objectDetectionClassesProperty"),
+            {
+                name: _project_validator(DATA_CONTROLLER_SCHEMA, definition)
+                for name, definition in {**DATA_CONTROLLER_MESSAGES, "capability": "capability"}.items()
+            },
         )
 
     def errors(self, message: Any) -> list[str]:
@@ -134,6 +150,10 @@ class MessageSchemas:
         if namespace == SMARTVISION_INTERFACE:
             validator = self.smartvision_error if name == "ErrorResponse" else self.smartvision_event
             return _errors(validator, message)
+        if namespace == DATA_CONTROLLER_INTERFACE:
+            if name not in DATA_CONTROLLER_MESSAGES or name not in self.data_controller:
+                return [f"event/header/name: no Alexa.DataController message is called {name!r}"]
+            return _errors(self.data_controller[name], message)
         message, problems = self._without_smartvision_properties(message)
         if namespace == "Alexa.Discovery" and name in _DISCOVERY_LISTS:
             return self._discovery_errors(message) + problems
@@ -168,13 +188,23 @@ class MessageSchemas:
                 continue
             kept = []
             for position, capability in enumerate(capabilities):
-                if isinstance(capability, dict) and capability.get("interface") == SMARTVISION_INTERFACE:
+                validator = self._project_capability(capability)
+                if validator is not None:
                     prefix = f"event/payload/endpoints/{index}/capabilities/{position}"
-                    problems.extend(f"{prefix}/{p}" for p in _errors(self.smartvision_capability, capability))
+                    problems.extend(f"{prefix}/{p}" for p in _errors(validator, capability))
                 else:
                     kept.append(capability)
             endpoint["capabilities"] = kept
         return _errors(self.official, stripped) + problems
+
+    def _project_capability(self, capability: Any) -> Any:
+        """The project validator of a capability entry Amazon's schema does not know, else None."""
+        interface = capability.get("interface") if isinstance(capability, dict) else None
+        if interface == SMARTVISION_INTERFACE:
+            return self.smartvision_capability
+        if interface == DATA_CONTROLLER_INTERFACE:
+            return self.data_controller.get("capability")
+        return None
 
 
 def _is_smartvision(prop: Any) -> bool:

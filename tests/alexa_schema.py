@@ -9,6 +9,7 @@ uses too):
 
 * ``Alexa.Discovery.DeleteReport`` validates against delete_report.schema.json;
 * ``Alexa.SmartVision.ObjectDetectionSensor.ObjectDetection`` against smartvision.schema.json;
+* every ``Alexa.DataController`` message against data_controller.schema.json;
 * Discover.Response and AddOrUpdateReport validate against the official schema with their
   SmartVision capability entries taken out, and each such entry against smartvision.schema.json.
 """
@@ -22,12 +23,24 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway_server import DELETE_REPORT_SCHEMA, SMARTVISION_SCHEMA, MessageSchemas
+from devstack.gateway_server import (
+    DATA_CONTROLLER_SCHEMA,
+    DELETE_REPORT_SCHEMA,
+    SMARTVISION_SCHEMA,
+    MessageSchemas,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO.parent / "shared" / "alexa" / "schema" / "alexa_smart_home_message_schema.json"
 
-__all__ = ["DEFAULT_SCHEMA", "DELETE_REPORT_SCHEMA", "SMARTVISION_SCHEMA", "AlexaSchema", "schema_path"]
+__all__ = [
+    "DATA_CONTROLLER_SCHEMA",
+    "DEFAULT_SCHEMA",
+    "DELETE_REPORT_SCHEMA",
+    "SMARTVISION_SCHEMA",
+    "AlexaSchema",
+    "schema_path",
+]
 
 
 def schema_path() -> Path:

@@ -5,6 +5,7 @@ them from another process (the ``zosi-skill`` CLI)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from werkzeug.routing import Rule
@@ -18,6 +19,7 @@ ROUTES = (
     Rule("/_admin/users/<username>/devices", endpoint="admin_user_devices", methods=["GET", "POST"]),
     Rule("/_admin/users/<username>/tokens", endpoint="admin_user_tokens", methods=["POST", "DELETE"]),
     Rule("/_admin/devices/<device_id>", endpoint="admin_device", methods=["GET", "PATCH", "DELETE"]),
+    Rule("/_admin/devices/<device_id>/detections", endpoint="admin_detections", methods=["GET", "POST"]),
     Rule("/_admin/nvrs/<nvr_id>", endpoint="admin_nvr", methods=["PATCH"]),
     Rule("/_admin/tokens/expire", endpoint="admin_expire_token", methods=["POST"]),
     Rule("/_admin/webhook", endpoint="admin_webhook", methods=["PUT"]),
@@ -91,6 +93,16 @@ class AdminEndpoints(Endpoints):
             if "privacy_mode" in body:
                 self.server.set_privacy(device_id, bool(body["privacy_mode"]))
         return json_response(200, self.cloud.device_wire(self.cloud.device(device_id)))
+
+    def on_admin_detections(self, request: Request, device_id: str) -> Response:
+        """GET: what ACCloud holds. POST {ids, reason}: deleted (or expired) in the ZOSI app."""
+        self.cloud.device(device_id)
+        if request.method == "GET":
+            return json_response(200, {"detections": self.server.detections_held(device_id)})
+        body = json_object(request)
+        return json_response(
+            200, self.server.delete_in_app(device_id, body["ids"], body.get("reason", "deleted"))
+        )
 
     def on_admin_nvr(self, request: Request, nvr_id: str) -> Response:
         body = json_object(request)
@@ -221,6 +233,12 @@ class AccloudAdmin:
 
     def request_counts(self) -> dict[str, int]:
         return self._call("GET", "/requests")["counts"]
+
+    def detections_held(self, device_id: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/devices/{device_id}/detections")["detections"]
+
+    def delete_in_app(self, device_id: str, ids: Sequence[str], reason: str = "deleted") -> dict[str, Any]:
+        return self._call("POST", f"/devices/{device_id}/detections", {"ids": list(ids), "reason": reason})
 
     def reset_request_counts(self) -> None:
         self._call("DELETE", "/requests")

@@ -22,6 +22,8 @@ ROUTES = (
     Rule("/v1/me", endpoint="me", methods=["GET"]),
     Rule("/v1/devices", endpoint="devices", methods=["GET"]),
     Rule("/v1/devices/<device_id>/streams", endpoint="stream", methods=["POST"]),
+    Rule("/v1/devices/<device_id>/detections", endpoint="detections", methods=["GET"]),
+    Rule("/v1/devices/<device_id>/detections/delete", endpoint="detections_delete", methods=["POST"]),
     Rule("/v1/devices/<device_id>/webrtc/sessions", endpoint="rtc_offer", methods=["POST"]),
     Rule(
         "/v1/devices/<device_id>/webrtc/sessions/<session_id>/connected",
@@ -83,6 +85,18 @@ class DeviceApi(Endpoints):
         if (unavailable := self.cloud.unavailable_reason(device_id)) is not None:
             raise unavailable
         return json_response(201, self.cloud.mint_stream(link.user_id, device_id, wanted))
+
+    # detection history (devstack/accloud/detections.py)
+
+    def on_detections(self, request: Request, device_id: str) -> Response:
+        link, _ = self._bearer(request)
+        self.cloud.owned_device(link.user_id, device_id)
+        return json_response(*self.server.detections.list_page(device_id, request.args))
+
+    def on_detections_delete(self, request: Request, device_id: str) -> Response:
+        link, _ = self._bearer(request)
+        self.cloud.owned_device(link.user_id, device_id)
+        return json_response(*self.server.detections.delete(device_id, json_object(request)))
 
     def on_rtc_offer(self, request: Request, device_id: str) -> Response:
         link, _ = self._bearer(request)

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from devstack import demo_data, webhook_sender
 from devstack.accloud import admin, api, oauth
+from devstack.accloud.detections import DetectionStore
 from devstack.accloud.state import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -145,6 +146,7 @@ class AccloudServer(LoopbackServer):
             clock=clock,
         )
         self.answerer: WebRtcAnswerer = webrtc or UnavailableAnswerer()
+        self.detections = DetectionStore(self._cloud.now, stream_host)
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret.encode() if isinstance(webhook_secret, str) else webhook_secret
 
@@ -176,6 +178,7 @@ class AccloudServer(LoopbackServer):
         with self._cloud.lock:
             open_sessions = [s for per_device in self._cloud.sessions.values() for s in per_device]
             self._cloud.load(self._seed.copy())
+        self.detections.reset()
         for session_id in open_sessions:
             self._close_quietly(session_id)
 
@@ -290,6 +293,7 @@ class AccloudServer(LoopbackServer):
         with self._cloud.lock:
             self._cloud.device(device_id)
             del self._cloud.devices[device_id]
+        self.detections.drop_device(device_id)
         self._close_sessions([device_id])
 
     # WebRTC sessions
@@ -395,8 +399,32 @@ class AccloudServer(LoopbackServer):
                     if device is None:
                         raise KeyError(f"unknown device {device_id!r}")
                     event["device"] = self._cloud.device_wire(device)
+        if event_type == "person.detected" and "detection_id" not in extra:
+            event["detection_id"] = self.detections.record(device_id or "").id  # ACCloud keeps it
+        if event_type == "detections.deleted":
+            event.update(detection_ids=[f"det_{uuid.uuid4().hex}"], reason="deleted")
         event.update(extra)
         return event
+
+    def detections_held(self, device_id: str) -> list[dict[str, Any]]:
+        """What ACCloud holds for the device, newest first (wire form)."""
+        return [d.wire(self.detections.media_host) for d in self.detections.held(device_id)]
+
+    def delete_in_app(self, device_id: str, ids: Sequence[str], reason: str = "deleted") -> dict[str, Any]:
+        """The owner deletes detections in the ZOSI app (or they expire): removed, then the signed
+        ``detections.deleted`` webhook names the ones that were there."""
+        if reason not in ("deleted", "expired"):
+            raise ValueError("reason must be deleted or expired")
+        owner = self._cloud.device(device_id).owner_id
+        deleted, _ = self.detections.remove(device_id, ids)
+        answer: dict[str, Any] = {"deleted": deleted}
+        if deleted and self.webhook_url and self.webhook_secret:
+            username = self._cloud.users_by_id[owner].username
+            event = self.build_event(
+                "detections.deleted", username, device_id, detection_ids=deleted, reason=reason
+            )
+            answer["webhook_status"], _body = self.send_built_event(event)
+        return answer
 
     def send_built_event(self, event: dict[str, Any]) -> tuple[int, str]:
         if not self.webhook_url or not self.webhook_secret:

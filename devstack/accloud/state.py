@@ -47,6 +47,7 @@ EVENT_TYPES = (
     "account.deleted",
     "account.consent_withdrawn",
     "account.consent_given",
+    "detections.deleted",
 )
 EVENTS_WITH_DEVICE_BODY = ("device.added", "device.updated")
 

@@ -150,6 +150,34 @@ class ObjectDetectionSensor(Capability):
         return messages.prop(self.interface, "objectDetectionClasses", value, sampled_at)
 
 
+class DataController(Capability):
+    """Alexa.DataController 1.0 for the detection history of a camera that reports object detection
+    (docs/data-controller.md): the Alexa app lists and deletes its detections, which stay in ACCloud.
+
+    Offered exactly where ObjectDetectionSensor has classes in effect (what SetObjectDetectionClasses
+    answers); a camera that detects nothing has no history to show.
+    """
+
+    interface = "Alexa.DataController"
+    version = "1.0"
+    instance = "Camera.SmartVisionData"
+    RETRIEVAL_SCHEMA: ClassVar[dict[str, str]] = {"type": "JSON", "schema": "SmartVisionData"}
+    _SENSOR = ObjectDetectionSensor()
+
+    def applies(self, device: Device) -> bool:
+        return bool(self._SENSOR.classes_for(device))
+
+    def discovery(self, device: Device) -> dict[str, Any]:
+        entry = super().discovery(device)
+        entry["instance"] = self.instance
+        entry["configuration"] = {
+            "targetCapability": {"name": self._SENSOR.interface, "version": self._SENSOR.version},
+            "dataRetrievalSchema": dict(self.RETRIEVAL_SCHEMA),
+            "supportedAccess": ["BY_IDENTIFIER", "BY_TIMESTAMP_RANGE"],
+        }
+        return entry
+
+
 CAPABILITIES: tuple[Capability, ...] = (
     Alexa(),
     CameraStreamController(),
@@ -157,6 +185,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     DoorbellEventSource(),
     MotionSensor(),
     ObjectDetectionSensor(),
+    DataController(),
     EndpointHealth(),
 )
 

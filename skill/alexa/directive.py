@@ -14,9 +14,13 @@ MAX_FIELD = 4096  # generous bound on header strings and tokens; Alexa's are far
 # and echoing it would make the answer itself invalid.
 ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
 # Every Smart Home directive is payloadVersion "3" except those of interfaces versioned on their own:
-# Alexa.SmartVision.ObjectDetectionSensor is interface 1.0 and its directives and ErrorResponse say "1.0".
+# Alexa.SmartVision.ObjectDetectionSensor and Alexa.DataController are interface 1.0 and their
+# directives and ErrorResponses say "1.0".
 PAYLOAD_VERSION = "3"
-INTERFACE_PAYLOAD_VERSIONS: dict[str, str] = {"Alexa.SmartVision.ObjectDetectionSensor": "1.0"}
+INTERFACE_PAYLOAD_VERSIONS: dict[str, str] = {
+    "Alexa.SmartVision.ObjectDetectionSensor": "1.0",
+    "Alexa.DataController": "1.0",
+}
 
 
 def expected_payload_version(namespace: Any) -> str:

@@ -89,6 +89,23 @@ class ObjectClassesNotEnabled(AlexaError):
         )
 
 
+class DataControllerError(AlexaError):
+    """Alexa.DataController.ErrorResponse (payloadVersion "1.0"): every failure of a DataController
+    directive, with the interface's own types or Alexa's (payload: type and message only)."""
+
+    namespace = "Alexa.DataController"
+    payload_version = "1.0"
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        super().__init__(message)
+
+    @classmethod
+    def of(cls, error: AlexaError) -> DataControllerError:
+        """``error`` as this interface answers it: same type and message, no extra payload."""
+        return error if isinstance(error, DataControllerError) else cls(error.error_type, error.message)
+
+
 def from_cloud(exc: contract.CloudError) -> AlexaError:
     """The one mapping of ACCloud failures to Alexa errors.
 

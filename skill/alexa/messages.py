@@ -77,9 +77,13 @@ def response(
     payload: dict[str, Any] | None = None,
     properties: list[dict[str, Any]] | None = None,
     with_endpoint: bool = True,
+    payload_version: str = "3",
+    instance: str | None = None,
 ) -> dict[str, Any]:
-    """A synchronous answer to ``directive``."""
-    event: dict[str, Any] = {"header": header(namespace, name, directive.correlation_token)}
+    """A synchronous answer to ``directive`` (``instance``: the capability instance it answers for)."""
+    event: dict[str, Any] = {"header": header(namespace, name, directive.correlation_token, payload_version)}
+    if instance is not None:
+        event["header"]["instance"] = instance
     if with_endpoint and directive.endpoint_id:
         event["endpoint"] = {"endpointId": directive.endpoint_id}
     event["payload"] = payload if payload is not None else {}

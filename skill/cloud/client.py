@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from skill import bounded, http, warm
 from skill.cloud import contract
@@ -142,6 +142,48 @@ class HttpCameraCloud:
         path = f"/v1/devices/{quote(device_id, safe='')}/webrtc/sessions/{quote(session_id, safe='')}"
         self._call("DELETE", path, token, idempotent=True)
 
+    def detections(
+        self,
+        token: str,
+        device_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 25,
+    ) -> contract.DetectionPage:
+        query = {
+            "since": _wire_time(since),
+            "until": _wire_time(until),
+            "cursor": cursor,
+            "limit": str(limit),
+        }
+        path = f"/v1/devices/{quote(device_id, safe='')}/detections?" + urlencode(
+            {k: v for k, v in query.items() if v is not None}
+        )
+        return contract.parse_detection_page(self._call("GET", path, token, idempotent=True), parse_time)
+
+    def delete_detections(
+        self,
+        token: str,
+        device_id: str,
+        *,
+        ids: tuple[str, ...] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> contract.DetectionDeletion:
+        """One call, answered after ACCloud deleted. Idempotent (deleting again is "not found"), so a
+        retry within the deadline cannot delete more than was asked."""
+        payload: dict[str, Any] = (
+            {"ids": list(ids)}
+            if ids
+            else {k: v for k, v in {"since": _wire_time(since), "until": _wire_time(until)}.items() if v}
+        )
+        path = f"/v1/devices/{quote(device_id, safe='')}/detections/delete"
+        return contract.parse_detection_deletion(
+            self._call("POST", path, token, payload=payload, idempotent=True)
+        )
+
     # --- transport -----------------------------------------------------------------------
 
     def _call(
@@ -192,6 +234,10 @@ class HttpCameraCloud:
         except http.Unreachable as exc:  # timeouts, refused, reset, TLS, cut at the deadline, no time left
             raise contract.Transient(f"ACCloud unreachable: {exc}") from None
         return _classify(reply)
+
+
+def _wire_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_code(reply: http.Reply) -> str:

@@ -8,6 +8,7 @@ structures that could be logged, stored or shared.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -114,6 +115,27 @@ class MintedStream:
     authorization_type: str = "NONE"
 
 
+class Detection(NamedTuple):
+    """One entry of a camera's detection history: ACCloud's id, the class, when. Nothing else is
+    read (ACCloud's thumbnail URI stays unread: no image leaves for Alexa)."""
+
+    id: str
+    object_class: str
+    occurred_at: datetime
+
+
+class DetectionPage(NamedTuple):
+    detections: tuple[Detection, ...]
+    next_cursor: str | None
+
+
+class DetectionDeletion(NamedTuple):
+    """What ACCloud confirmed: removed, and not held (already gone, or never the device's)."""
+
+    deleted: tuple[str, ...]
+    not_found: tuple[str, ...]
+
+
 # --- the client seam ------------------------------------------------------------------------
 
 
@@ -131,6 +153,27 @@ class CameraCloud(Protocol):
     def rtc_connected(self, token: str, device_id: str, session_id: str) -> None: ...
 
     def rtc_disconnected(self, token: str, device_id: str, session_id: str) -> None: ...
+
+    def detections(
+        self,
+        token: str,
+        device_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 25,
+    ) -> DetectionPage: ...
+
+    def delete_detections(
+        self,
+        token: str,
+        device_id: str,
+        *,
+        ids: tuple[str, ...] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> DetectionDeletion: ...
 
 
 # --- parsing (allow-list) -------------------------------------------------------------------
@@ -210,3 +253,41 @@ def parse_device(raw: Any) -> Device:
         # and Alexa's schema wants them unique (Discover.Response and AddOrUpdateReport fail).
         profiles=tuple(dict.fromkeys(map(parse_profile, profiles_raw))),
     )
+
+
+DETECTION_ID = re.compile(r"det_[A-Za-z0-9]{1,64}")
+_OBJECT_CLASS = re.compile(r"[a-z][a-z0-9 _-]{0,63}")
+MAX_CURSOR = 512
+
+
+def parse_detection_page(body: dict[str, Any], parse_time: Any) -> DetectionPage:
+    """``GET /v1/devices/{id}/detections``; anything malformed is a Transient failure (the page is
+    ACCloud's answer as a whole: a half-read page would hide detections from the user)."""
+    entries, cursor = body.get("detections"), body.get("next_cursor")
+    if not isinstance(entries, list) or not (cursor is None or isinstance(cursor, str)):
+        raise Transient("malformed detections answer")
+    if cursor is not None and not 0 < len(cursor) <= MAX_CURSOR:
+        raise Transient("malformed detections cursor")
+    detections = []
+    for raw in entries:
+        if not isinstance(raw, dict):
+            raise Transient("malformed detection")
+        detection_id, object_class = raw.get("id"), raw.get("class")
+        if not (isinstance(detection_id, str) and DETECTION_ID.fullmatch(detection_id)):
+            raise Transient("malformed detection id")
+        if not (isinstance(object_class, str) and _OBJECT_CLASS.fullmatch(object_class)):
+            raise Transient("malformed detection class")
+        detections.append(Detection(detection_id, object_class, parse_time(raw.get("occurred_at"))))
+    return DetectionPage(tuple(detections), cursor)
+
+
+def parse_detection_deletion(body: dict[str, Any]) -> DetectionDeletion:
+    def ids(field: str) -> tuple[str, ...]:
+        value = body.get(field)
+        if not isinstance(value, list) or not all(
+            isinstance(i, str) and DETECTION_ID.fullmatch(i) for i in value
+        ):
+            raise Transient("malformed deletion answer")
+        return tuple(value)
+
+    return DetectionDeletion(ids("deleted"), ids("not_found"))

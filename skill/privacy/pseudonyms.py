@@ -6,6 +6,9 @@
   ACCloud device id, with the owner's user key as associated data. The id is stable across
   discoveries, reveals no serial or MAC, and only decrypts for its owner, so the stream path
   finds the device without a database read and a foreign endpointId is simply "not yours".
+* ``detection_ref`` / ``detection_id_for``: the same for ACCloud's detection ids
+  (Alexa.DataController), bound to the owner and the camera; ``seal`` / ``unseal`` are the
+  primitive, for other owner-bound values (``skill/privacy/page_tokens.py``).
 
 Keys come from the Secrets Manager secret ``ZOSI_PSEUDONYM_SECRET_ID``:
 ``{"user_hash_key": <base64, >= 32 bytes>, "endpoint_key": <base64, 64 bytes>}``.
@@ -30,9 +33,15 @@ if TYPE_CHECKING:
 ENDPOINT_ID_PREFIX = "z1_"  # format version 1; a new key or scheme gets a new prefix
 _ENDPOINT_AD = b"zosi-endpoint-v1"
 MAX_ENDPOINT_ID = 256
+DETECTION_REF_PREFIX = "d1_"
+_DETECTION_AD = b"zosi-detection-v1"
 
 
-class UnknownEndpoint(ValueError):
+class Unopenable(ValueError):
+    """A sealed value that is malformed, altered, bound to someone or something else, or from another key."""
+
+
+class UnknownEndpoint(Unopenable):
     """The endpointId is malformed, from another owner, or from another key."""
 
 
@@ -122,33 +131,66 @@ def log_key(value: str) -> str:
     return keyed_hash(b"log", value)[:12]
 
 
-def endpoint_id(owner_user_id: str, device_id: str) -> str:
-    sealed = keys()._siv.encrypt(device_id.encode("utf-8"), [_ENDPOINT_AD, user_key(owner_user_id).encode()])
-    encoded = ENDPOINT_ID_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
-    if len(encoded) > MAX_ENDPOINT_ID:
-        raise ValueError("device id too long for an endpointId")
+def seal(prefix: str, plain: str, associated: list[bytes], max_length: int = MAX_ENDPOINT_ID) -> str:
+    """``prefix`` + base64url(AES-SIV(plain)) under the endpoint key; opens only with the same
+    ``associated`` data (the owner, the camera, ...). Deterministic: equal inputs, equal output."""
+    sealed = keys()._siv.encrypt(plain.encode("utf-8"), associated)
+    encoded = prefix + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+    if len(encoded) > max_length:
+        raise ValueError("value too long to seal")
     return encoded
+
+
+def unseal(
+    prefix: str,
+    sealed_value: object,
+    associated: list[bytes],
+    max_length: int = MAX_ENDPOINT_ID,
+    error: type[Unopenable] = Unopenable,
+) -> str:
+    """What ``seal`` sealed, or ``error`` when it is malformed or does not open with ``associated``."""
+    if not isinstance(sealed_value, str) or not sealed_value.startswith(prefix):
+        raise error("not a sealed value of this kind")
+    if len(sealed_value) > max_length:
+        raise error("sealed value too long")
+    body = sealed_value[len(prefix) :]
+    try:
+        sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, TypeError):
+        raise error("sealed value is not base64") from None
+    # Only the spelling seal() produces opens: lenient base64 skips junk and extra padding and
+    # ignores the last character's spare bits, so other spellings would decode alike.
+    if base64.urlsafe_b64encode(sealed).rstrip(b"=") != body.encode("ascii"):
+        raise error("sealed value is not in canonical form")
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        plain = keys()._siv.decrypt(sealed, associated)
+    except (InvalidTag, ValueError):
+        raise error("sealed value does not open here") from None
+    return plain.decode("utf-8")
+
+
+def endpoint_id(owner_user_id: str, device_id: str) -> str:
+    return seal(ENDPOINT_ID_PREFIX, device_id, [_ENDPOINT_AD, user_key(owner_user_id).encode()])
 
 
 def device_id_for(owner_user_id: str, endpoint: str) -> str:
     """The ACCloud device id behind ``endpoint``, or UnknownEndpoint if it is not the owner's."""
-    if not isinstance(endpoint, str) or not endpoint.startswith(ENDPOINT_ID_PREFIX):
-        raise UnknownEndpoint("not a ZOSI endpointId")
-    if len(endpoint) > MAX_ENDPOINT_ID:
-        raise UnknownEndpoint("endpointId too long")
-    body = endpoint[len(ENDPOINT_ID_PREFIX) :]
-    try:
-        sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (ValueError, TypeError):
-        raise UnknownEndpoint("endpointId is not base64") from None
-    # Only the spelling endpoint_id() produces opens a device: lenient base64 skips junk and extra
-    # padding and ignores the last character's spare bits, so other spellings would decode alike.
-    if base64.urlsafe_b64encode(sealed).rstrip(b"=") != body.encode("ascii"):
-        raise UnknownEndpoint("endpointId is not in canonical form")
-    from cryptography.exceptions import InvalidTag
+    return unseal(
+        ENDPOINT_ID_PREFIX, endpoint, [_ENDPOINT_AD, user_key(owner_user_id).encode()], error=UnknownEndpoint
+    )
 
-    try:
-        plain = keys()._siv.decrypt(sealed, [_ENDPOINT_AD, user_key(owner_user_id).encode()])
-    except (InvalidTag, ValueError):
-        raise UnknownEndpoint("endpointId does not belong to this owner") from None
-    return plain.decode("utf-8")
+
+def detection_ref(owner_user_id: str, device_id: str, detection_id: str) -> str:
+    """The opaque id Alexa sees for one of the camera's detections: stable, so Alexa deletes by it."""
+    return seal(DETECTION_REF_PREFIX, detection_id, _detection_ad(owner_user_id, device_id))
+
+
+def detection_id_for(owner_user_id: str, device_id: str, ref: object) -> str:
+    """ACCloud's detection id behind ``ref``, or Unopenable if it is not this owner's and camera's."""
+    return unseal(DETECTION_REF_PREFIX, ref, _detection_ad(owner_user_id, device_id))
+
+
+def _detection_ad(owner_user_id: str, device_id: str) -> list[bytes]:
+    return [_DETECTION_AD, user_key(owner_user_id).encode(), device_id.encode("utf-8")]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from skill.alexa.directive import Directive
 from skill.alexa.errors import NoSuchEndpoint
 from skill.cloud import users
-from skill.cloud.contract import CameraCloud, CloudUser
+from skill.cloud.contract import CameraCloud, CloudUser, Device
 from skill.config import Settings
 from skill.http import Deadline
 from skill.privacy import pseudonyms
@@ -62,3 +62,11 @@ class DirectiveContext:
             except pseudonyms.UnknownEndpoint:
                 raise NoSuchEndpoint("endpoint unknown for this account") from None
         return self._device_id
+
+    def device(self) -> Device:
+        """The addressed device as ACCloud lists it now (one devices call), or NoSuchEndpoint."""
+        device_id = self.device_id()
+        device = next((d for d in self.cloud.devices(self.token) if d.id == device_id), None)
+        if device is None:
+            raise NoSuchEndpoint("device no longer on this account")
+        return device

@@ -25,7 +25,7 @@ from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
 
 # Importing an interface module registers its handlers.
 from skill.smarthome import authorization, camera_stream, discovery, health, rtc  # noqa: F401  isort: skip
-from skill.smarthome import object_detection  # noqa: F401  isort: skip
+from skill.smarthome import data_controller, object_detection  # noqa: F401  isort: skip
 
 _log = logging.getLogger(__name__)
 
@@ -94,10 +94,13 @@ def _check_bounds(event: Any) -> None:
 
 
 def _error(directive: Directive | None, error: errors.AlexaError) -> tuple[dict[str, Any], str]:
-    """The ErrorResponse for ``error``; AcceptGrant only ever fails as ACCEPT_GRANT_FAILED."""
+    """The ErrorResponse for ``error``; AcceptGrant only ever fails as ACCEPT_GRANT_FAILED, a
+    DataController directive only with Alexa.DataController.ErrorResponse."""
     in_grant = directive is not None and directive.namespace == "Alexa.Authorization"
     if in_grant and not isinstance(error, errors.AcceptGrantFailed):
         error = errors.AcceptGrantFailed(f"grant not accepted: {error.error_type.lower()}")
+    if directive is not None and directive.namespace == errors.DataControllerError.namespace:
+        error = errors.DataControllerError.of(error)
     return messages.error_response(directive, error), error.error_type
 
 

@@ -15,8 +15,7 @@ import re
 from typing import Any
 
 from skill.alexa import capabilities, messages
-from skill.alexa.errors import InvalidDirective, NoSuchEndpoint, ObjectClassesNotEnabled
-from skill.cloud.contract import Device
+from skill.alexa.errors import InvalidDirective, ObjectClassesNotEnabled
 from skill.smarthome.context import DirectiveContext
 from skill.smarthome.registry import handles
 
@@ -42,18 +41,10 @@ def requested_classes(payload: dict[str, Any]) -> list[str]:
     return classes
 
 
-def _device(ctx: DirectiveContext) -> Device:
-    device_id = ctx.device_id()
-    device = next((d for d in ctx.cloud.devices(ctx.token) if d.id == device_id), None)
-    if device is None:
-        raise NoSuchEndpoint("device no longer on this account")
-    return device
-
-
 @handles(NAMESPACE, "SetObjectDetectionClasses")
 def set_object_detection_classes(ctx: DirectiveContext) -> dict[str, Any]:
     requested = requested_classes(ctx.directive.payload)
-    in_effect = SENSOR.classes_for(_device(ctx))
+    in_effect = SENSOR.classes_for(ctx.device())
     refused = [c for c in requested if c not in in_effect]
     if refused:
         raise ObjectClassesNotEnabled(

@@ -99,6 +99,8 @@ def test_document_covers_the_whole_contract(document: dict[str, Any]) -> None:
         ("/v1/me", "get"),
         ("/v1/devices", "get"),
         ("/v1/devices/{device_id}/streams", "post"),
+        ("/v1/devices/{device_id}/detections", "get"),
+        ("/v1/devices/{device_id}/detections/delete", "post"),
         ("/v1/devices/{device_id}/webrtc/sessions", "post"),
         ("/v1/devices/{device_id}/webrtc/sessions/{session_id}/connected", "post"),
         ("/v1/devices/{device_id}/webrtc/sessions/{session_id}", "delete"),
@@ -251,6 +253,19 @@ def authorize_url(**over: str) -> str:
     return "/oauth/authorize?" + urlencode(params)
 
 
+DETECTIONS = "/v1/devices/{device_id}/detections"
+DELETE_DETECTIONS = "/v1/devices/{device_id}/detections/delete"
+
+
+def detections(device_id: str, **query: str) -> str:
+    return f"/v1/devices/{device_id}/detections" + ("?" + urlencode(query) if query else "")
+
+
+def _three_detections(ctx: Ctx) -> None:
+    for minutes in (1, 2, 3):
+        ctx.server.detections.record(demo.FRONT_DOOR, occurred_at=ctx.server._cloud.now() - 60 * minutes)
+
+
 def _fault(kind: str, value: float | None = None) -> Callable[[Ctx], None]:
     return lambda ctx: ctx.server.set_fault(kind, value, times=1)
 
@@ -274,6 +289,27 @@ CASES = [
          json={**RTSP_1080, "audio_codec": "NONE"}),
     Case("stream-422", "POST", STREAMS, streams(demo.GARAGE), 422, json=RTSP_1080),
     Case("stream-401", "POST", STREAMS, streams(demo.GARAGE), 401, json=RTSP_720_G711, token="expired"),
+    Case("detections", "GET", DETECTIONS, detections(demo.FRONT_DOOR), 200, setup=_three_detections),
+    Case("detections-page", "GET", DETECTIONS, detections(demo.FRONT_DOOR, limit="2"), 200,
+         setup=_three_detections),
+    Case("detections-range", "GET", DETECTIONS,
+         detections(demo.FRONT_DOOR, since="2026-01-01T00:00:00Z", until="2026-01-02T00:00:00Z"), 200),
+    Case("detections-400-limit", "GET", DETECTIONS, detections(demo.FRONT_DOOR, limit="101"), 400),
+    Case("detections-400-cursor", "GET", DETECTIONS, detections(demo.FRONT_DOOR, cursor="nope"), 400),
+    Case("detections-400-range", "GET", DETECTIONS,
+         detections(demo.FRONT_DOOR, since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z"), 400),
+    Case("detections-404-foreign", "GET", DETECTIONS, detections(demo.PORCH), 404),
+    Case("detections-401", "GET", DETECTIONS, detections(demo.FRONT_DOOR), 401, token="expired"),
+    Case("detections-delete-ids", "POST", DELETE_DETECTIONS, detections(demo.FRONT_DOOR) + "/delete", 200,
+         json={"ids": ["det_1", "det_2"]}),
+    Case("detections-delete-range", "POST", DELETE_DETECTIONS, detections(demo.FRONT_DOOR) + "/delete", 200,
+         json={"until": "2026-01-01T00:00:00Z"}, setup=_three_detections),
+    Case("detections-delete-400-both", "POST", DELETE_DETECTIONS, detections(demo.FRONT_DOOR) + "/delete",
+         400, json={"ids": ["det_1"], "until": "2026-01-01T00:00:00Z"}),
+    Case("detections-delete-400-raw", "POST", DELETE_DETECTIONS, detections(demo.FRONT_DOOR) + "/delete",
+         400, json={"ids": ["d1_opaque"]}),
+    Case("detections-delete-404", "POST", DELETE_DETECTIONS, detections(demo.PORCH) + "/delete", 404,
+         json={"ids": ["det_1"]}),
     Case("rtc-offer", "POST", SESSIONS, sessions(demo.FRONT_DOOR), 201, json=offer("c-1")),
     Case("rtc-offer-400", "POST", SESSIONS, sessions(demo.FRONT_DOOR), 400, json={"session_id": "c-1"}),
     Case("rtc-offer-404", "POST", SESSIONS, sessions(demo.PORCH), 404, json=offer("c")),
@@ -499,3 +535,72 @@ def test_stream_uri_is_rtsps_on_443(registry: Registry, running: AccloudServer) 
     stream = json.loads(answer.data)
     assert re.match(r"^rtsps://[^/:]+:443/live/", stream["uri"])
     validator_at(registry, "/components/schemas/Stream").validate(stream)
+
+
+# --- detection history ------------------------------------------------------------------------
+
+
+def _get(ctx: Ctx, path: str, token: str) -> dict[str, Any]:
+    answer = ctx.http.request("GET", ctx.server.base_url + path, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status == 200, answer.data[:200]
+    return json.loads(answer.data)
+
+
+def test_paging_visits_every_detection_once_newest_first_even_with_deletions_between_pages(ctx: Ctx) -> None:
+    now = ctx.server._cloud.now()
+    made = [ctx.server.detections.record(demo.FRONT_DOOR, occurred_at=now - 10 * i).id for i in range(7)]
+    token = ctx.token("alice")
+    first = _get(ctx, detections(demo.FRONT_DOOR, limit="3"), token)
+    assert [d["id"] for d in first["detections"]] == made[:3]
+    ctx.server.detections.remove(demo.FRONT_DOOR, [made[1], made[3]])  # one seen, one not yet
+    seen = [d["id"] for d in first["detections"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = _get(ctx, detections(demo.FRONT_DOOR, limit="3", cursor=cursor), token)
+        seen += [d["id"] for d in page["detections"]]
+        cursor = page["next_cursor"]
+    assert seen == [made[0], made[1], made[2], made[4], made[5], made[6]]
+
+
+def test_a_deletion_answers_what_it_removed_and_the_rest_is_kept(ctx: Ctx) -> None:
+    kept, gone = (ctx.server.detections.record(demo.FRONT_DOOR).id for _ in range(2))
+    answer = ctx.http.request(
+        "POST",
+        ctx.server.base_url + detections(demo.FRONT_DOOR) + "/delete",
+        json={"ids": [gone, "det_unknown"]},
+        headers={"Authorization": f"Bearer {ctx.token('alice')}"},
+    )
+    assert json.loads(answer.data) == {"deleted": [gone], "not_found": ["det_unknown"]}
+    assert [d["id"] for d in ctx.server.detections_held(demo.FRONT_DOOR)] == [kept]
+
+
+def test_person_detected_records_the_detection_it_names(registry: Registry, ctx: Ctx) -> None:
+    event = ctx.server.build_event("person.detected", "alice", demo.FRONT_DOOR)
+    validator_at(registry, "/components/schemas/WebhookEvent").validate(event)
+    assert [d["id"] for d in ctx.server.detections_held(demo.FRONT_DOOR)] == [event["detection_id"]]
+
+
+def test_a_deletion_in_the_app_sends_a_detections_deleted_event(
+    registry: Registry, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is sent (tests/proactive covers the signature and the skill's side)."""
+    received: list[dict[str, Any]] = []
+
+    def capture(event: dict[str, Any]) -> tuple[int, str]:
+        received.append(event)
+        return 200, ""
+
+    monkeypatch.setattr(ctx.server, "send_built_event", capture)
+    monkeypatch.setattr(ctx.server, "webhook_url", "http://127.0.0.1:9/unused")
+    monkeypatch.setattr(ctx.server, "webhook_secret", b"secret")
+    made = ctx.server.detections.record(demo.FRONT_DOOR).id
+    answer = ctx.server.delete_in_app(demo.FRONT_DOOR, [made, "det_never"], reason="expired")
+    assert answer["deleted"] == [made]
+    (event,) = received
+    validator_at(registry, "/components/schemas/WebhookEvent").validate(event)
+    assert (event["type"], event["detection_ids"], event["reason"]) == (
+        "detections.deleted",
+        [made],
+        "expired",
+    )
+    assert ctx.server.detections_held(demo.FRONT_DOOR) == []

@@ -9,7 +9,8 @@ strategy                                        expected answer
 ==============================================  ===============================================
 a required field missing or of the wrong type   INVALID_DIRECTIVE
 unknown namespace/name, payloadVersion not the  INVALID_DIRECTIVE
-interface's ("3"; SmartVision's "1.0")
+interface's ("3"; SmartVision's and
+DataController's "1.0")
 arbitrary JSON as the directive                 INVALID_DIRECTIVE
 nesting past 32 levels or over 10,000 members   INVALID_DIRECTIVE, ACCloud not asked
 anywhere (extra or replacing a field)
@@ -62,6 +63,7 @@ STREAMS = {
         }
     ]
 }
+INSTANCE = "Camera.SmartVisionData"
 ENDPOINT_ID_LIMIT, TOKEN_LIMIT, FIELD_LIMIT, HEADER_NAME_LIMIT = 256, 4096, 4096, 128
 
 
@@ -75,6 +77,7 @@ class Kind:
     untouched: str  # header name of the answer, or the error type
     endpoint: bool = True
     payload_version: str = "3"
+    instance: str | None = None
 
     @property
     def key(self) -> str:
@@ -88,6 +91,8 @@ class Kind:
             "messageId": str(uuid.uuid4()),
             "correlationToken": "corr-" + uuid.uuid4().hex,
         }
+        if self.instance is not None:
+            header["instance"] = self.instance
         body: dict[str, Any] = {"header": header, "payload": copy.deepcopy(self.payload)}
         scope = {"type": "BearerToken", "token": token}
         if self.endpoint:
@@ -123,6 +128,17 @@ KINDS = {
             payload_version="1.0",
         ),
         Kind(
+            "Alexa.DataController", "ReportData", {}, "DataReport", payload_version="1.0", instance=INSTANCE
+        ),
+        Kind(
+            "Alexa.DataController",
+            "DeleteData",
+            {"timeRange": {"start": "2026-12-07T09:00:00Z", "end": "2026-12-07T10:00:00Z"}},
+            "DeleteDataResponse",
+            payload_version="1.0",
+            instance=INSTANCE,
+        ),
+        Kind(
             GRANT_NAMESPACE,
             "AcceptGrant",
             {"grant": {"type": "OAuth2.AuthorizationCode", "code": "fuzz-grant-code"}},
@@ -149,6 +165,7 @@ def _scope_paths(scope: tuple[str, ...]) -> list[tuple[Any, ...]]:
 
 
 _STREAM = (*P, "cameraStreams", 0)
+_DATA_CONTROLLER = [*_COMMON, (*H, "instance"), P, E, *_scope_paths(_SCOPE["endpoint"]), (*E, "endpointId")]
 # Paths whose removal, or replacement by a value of another JSON type, makes the directive malformed.
 REQUIRED: dict[str, list[tuple[Any, ...]]] = {
     "Alexa.Discovery.Discover": [*_COMMON, P, *_scope_paths(_SCOPE["discover"])],
@@ -204,6 +221,13 @@ REQUIRED: dict[str, list[tuple[Any, ...]]] = {
         (*P, "objectDetectionClasses"),
         (*P, "objectDetectionClasses", 0, "imageNetClass"),
     ],
+    "Alexa.DataController.ReportData": [*_DATA_CONTROLLER],
+    "Alexa.DataController.DeleteData": [
+        *_DATA_CONTROLLER,
+        (*P, "timeRange"),
+        (*P, "timeRange", "start"),
+        (*P, "timeRange", "end"),
+    ],
     "Alexa.Authorization.AcceptGrant": [
         *_COMMON,
         P,
@@ -219,7 +243,8 @@ KNOWN_NAMES = frozenset(
      "instance", "endpoint", "endpointId", "scope", "type", "token", "cookie", "payload", "cameraStreams",
      "protocol", "resolution", "width", "height", "authorizationType", "videoCodec", "audioCodec",
      "sessionId", "offer", "format", "value", "grant", "code", "grantee", "profiles", "request",
-     "version", "requestContext", "objectDetectionClasses", "imageNetClass"}
+     "version", "requestContext", "objectDetectionClasses", "imageNetClass", "timeRange", "start", "end",
+     "paginationContext", "maxResults", "nextToken", "identifiers"}
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from tests.smarthome.cases import (
     alexa,
     authorization,
     camera_stream,
+    data_controller,
     dig,
     discovery,
     object_detection,
@@ -23,7 +24,7 @@ from tests.smarthome.cases import (
 )
 from tests.smarthome.conftest import discover, invoke
 
-TABLES = [discovery, camera_stream, rtc, object_detection, alexa, authorization]
+TABLES = [discovery, camera_stream, rtc, object_detection, data_controller, alexa, authorization]
 CASES = [case for table in TABLES for case in table.CASES]
 IDS = [f"{table.__name__.rsplit('.', 1)[-1]}: {case.id}" for table in TABLES for case in table.CASES]
 
@@ -45,6 +46,7 @@ def event_of(case: Case, world: World) -> dict[str, Any]:
         endpoint=world.endpoint if send.camera else None,
         payload=copy.deepcopy(dict(payload)) if payload is not None else None,
         payload_version=send.payload_version,
+        instance=send.instance,
     )
     if send.mutate is not None:
         send.mutate(event)

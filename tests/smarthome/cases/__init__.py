@@ -75,7 +75,8 @@ class Send:
     ``camera``: addressed to Alice's endpoint of that friendlyName, with its cookie; ``caller``: whose
     token is in the scope (``token``: a function of the world giving another one); ``payload``: the
     payload, or a function of the world (the endpoint's advertised streams, say); ``mutate``: applied
-    to the built event; ``raw``: an envelope sent as it is, no builder."""
+    to the built event; ``raw``: an envelope sent as it is, no builder; ``instance``: the header's
+    capability instance."""
 
     namespace: str
     name: str
@@ -86,6 +87,7 @@ class Send:
     token: Callable[[World], str] | None = None
     mutate: Callable[[dict[str, Any]], object] | None = None
     raw: Any = None
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
