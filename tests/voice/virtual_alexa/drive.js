@@ -9,7 +9,9 @@
 // 3. Dialog.UpdateDynamicEntities from an answer resolve later slot values in the session
 //    (the dynamic authority first, as Alexa orders it);
 // 4. Amazon's built-in intents understand their own words per language (builtins.json); an
-//    utterance no sample matches goes to AMAZON.FallbackIntent.
+//    utterance no sample matches goes to AMAZON.FallbackIntent;
+// 5. a hyphen joins words as a space does ("est-ce que", "montre-moi"): virtual-core deletes hyphens
+//    from the utterance but not from the samples, so no hyphenated sample could ever match.
 // The utterance is never parsed for launch phrases (virtual-alexa's utter() would take "tell me
 // my cameras" or "Einstellungen" for a launch): cases are what the user says to the open skill.
 "use strict";
@@ -21,7 +23,8 @@ const core = require("virtual-core");
 const { SamplePhraseTest } = require("virtual-core/lib/src/SampleUtterances");
 
 const SPACELESS_LANGUAGES = ["ja"];
-const PUNCTUATION = /[?!.,、。？！「」]/g; // speech recognition writes none
+const PUNCTUATION = /[?!.,、。？！「」-]/g; // speech recognition writes none; a hyphen is a space (5.)
+const HYPHEN = /\s*-\s*/g;
 
 function openCustomSlots() {
   const enumerated = core.SlotType.prototype.match;
@@ -56,7 +59,8 @@ function withBuiltins(document, words) {
   const model = JSON.parse(JSON.stringify(document));
   for (const intent of model.interactionModel.languageModel.intents) {
     const extra = words[intent.name] || [];
-    intent.samples = [...(intent.samples || []), ...extra.filter((w) => !(intent.samples || []).includes(w))];
+    const samples = [...(intent.samples || []), ...extra.filter((w) => !(intent.samples || []).includes(w))];
+    intent.samples = samples.map((sample) => sample.replace(HYPHEN, " "));
   }
   return model;
 }
