@@ -12,6 +12,7 @@
 //    utterance no sample matches goes to AMAZON.FallbackIntent;
 // 5. a hyphen joins words as a space does ("est-ce que", "montre-moi"): virtual-core deletes hyphens
 //    from the utterance but not from the samples, so no hyphenated sample could ever match.
+// A "route" step only asks which intent and slot values an utterance gets (the samples' own check).
 // The utterance is never parsed for launch phrases (virtual-alexa's utter() would take "tell me
 // my cameras" or "Einstellungen" for a launch): cases are what the user says to the open skill.
 "use strict";
@@ -137,6 +138,12 @@ async function main() {
       raw = null;
       let request;
       let routed = null;
+      if (step.type === "route") {
+        // Only the model's understanding: the intent and slot values the utterance gets, nothing sent.
+        const heard = new core.Utterance(alexa.context().interactionModel(), step.say);
+        exchanges.push({ step, routed: heard.matched() ? heard.intent() : null, slots: heard.matched() ? heard.toJSON() : {} });
+        continue;
+      }
       if (step.type === "launch") {
         request = alexa.request().launch();
       } else {
