@@ -1,8 +1,7 @@
-"""One class per Alexa interface: whether a device has it, its discovery entry, its state.
+"""One class per Alexa interface: whether a device has it, its discovery entry, and the properties
+and event payloads it reports (ReportState, ChangeReport, proactive events); ``messages`` wraps them.
 
-The discovery entries are truthful: stream configurations come from the profiles ACCloud says
-each device really streams, one configuration per profile, so the cross product Alexa builds
-from a configuration never names a combination the camera cannot deliver.
+Discovery is truthful: one stream configuration per profile ACCloud says the device really streams.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from skill.cloud.contract import Device
 
 class Capability:
     interface: ClassVar[str]
-    version: ClassVar[str] = "3"
+    # The interface version; also the payloadVersion of its directives, responses and events.
+    version: ClassVar[str] = messages.PAYLOAD_VERSION
 
     def applies(self, device: Device) -> bool:
         return True
@@ -46,7 +46,11 @@ class EndpointHealth(Capability):
         return entry
 
     def state(self, device: Device, sampled_at: datetime) -> list[dict[str, Any]]:
-        return [messages.connectivity(device.online, sampled_at)]
+        return [self.connectivity(device.online, sampled_at)]
+
+    def connectivity(self, online: bool, sampled_at: datetime) -> dict[str, Any]:
+        value = {"value": "OK" if online else "UNREACHABLE"}
+        return messages.prop(self.interface, "connectivity", value, sampled_at)
 
 
 class CameraStreamController(Capability):
@@ -93,6 +97,10 @@ class DoorbellEventSource(Capability):
         entry["proactivelyReported"] = True
         return entry
 
+    def press(self, pressed_at: datetime) -> dict[str, Any]:
+        """The DoorbellPress payload: a physical press, timestamped in whole seconds (no fraction allowed)."""
+        return {"cause": {"type": "PHYSICAL_INTERACTION"}, "timestamp": messages.iso_seconds(pressed_at)}
+
 
 class MotionSensor(Capability):
     interface = "Alexa.MotionSensor"
@@ -110,6 +118,10 @@ class MotionSensor(Capability):
         }
         return entry
 
+    def detection_state(self, detected: bool, sampled_at: datetime) -> dict[str, Any]:
+        value = "DETECTED" if detected else "NOT_DETECTED"
+        return messages.prop(self.interface, "detectionState", value, sampled_at)
+
 
 class ObjectDetectionSensor(Capability):
     """Alexa.SmartVision.ObjectDetectionSensor for cameras whose firmware recognises people.
@@ -122,7 +134,7 @@ class ObjectDetectionSensor(Capability):
     """
 
     interface = "Alexa.SmartVision.ObjectDetectionSensor"
-    version = "1.0"
+    version = "1.0"  # the one place SmartVision's version is written (directive, errors, events read it)
     OBJECT_CLASSES: ClassVar[tuple[str, ...]] = ("person",)
 
     def applies(self, device: Device) -> bool:
@@ -148,6 +160,22 @@ class ObjectDetectionSensor(Capability):
         """The ``objectDetectionClasses`` context property: the classes in effect."""
         value = [{"imageNetClass": c} for c in classes]
         return messages.prop(self.interface, "objectDetectionClasses", value, sampled_at)
+
+    def detection(self, detection_id: str, detected_at: datetime, object_class: str) -> dict[str, Any]:
+        """The ObjectDetection payload. No frameImageUri or clip: images never leave ACCloud."""
+        event = {
+            "eventIdentifier": detection_id,
+            "imageNetClass": object_class,
+            "timeOfSample": messages.iso_millis(detected_at),
+            "uncertaintyInMilliseconds": 0,
+        }
+        return {"events": [event]}
+
+
+ENDPOINT_HEALTH = EndpointHealth()
+DOORBELL_EVENT_SOURCE = DoorbellEventSource()
+MOTION_SENSOR = MotionSensor()
+OBJECT_DETECTION_SENSOR = ObjectDetectionSensor()
 
 
 class DataController(Capability):
@@ -182,11 +210,11 @@ CAPABILITIES: tuple[Capability, ...] = (
     Alexa(),
     CameraStreamController(),
     RTCSessionController(),
-    DoorbellEventSource(),
-    MotionSensor(),
-    ObjectDetectionSensor(),
+    DOORBELL_EVENT_SOURCE,
+    MOTION_SENSOR,
+    OBJECT_DETECTION_SENSOR,
     DataController(),
-    EndpointHealth(),
+    ENDPOINT_HEALTH,
 )
 
 

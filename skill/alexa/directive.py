@@ -7,19 +7,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from skill.alexa.capabilities import DataController, ObjectDetectionSensor
 from skill.alexa.errors import InvalidDirective
+from skill.alexa.messages import PAYLOAD_VERSION
 
 MAX_FIELD = 4096  # generous bound on header strings and tokens; Alexa's are far shorter
 # Alexa's endpointId format (its message schema): anything else is no endpointId Alexa could send,
 # and echoing it would make the answer itself invalid.
 ENDPOINT_ID = re.compile(r"[a-zA-Z0-9_\-=#;:?@&]{1,256}")
-# Every Smart Home directive is payloadVersion "3" except those of interfaces versioned on their own:
-# Alexa.SmartVision.ObjectDetectionSensor and Alexa.DataController are interface 1.0 and their
-# directives and ErrorResponses say "1.0".
-PAYLOAD_VERSION = "3"
+# Every Smart Home directive is payloadVersion "3" except those of interfaces versioned on their own
+# (SmartVision, DataController): their directives and ErrorResponses carry the interface version.
 INTERFACE_PAYLOAD_VERSIONS: dict[str, str] = {
-    "Alexa.SmartVision.ObjectDetectionSensor": "1.0",
-    "Alexa.DataController": "1.0",
+    c.interface: c.version for c in (ObjectDetectionSensor, DataController)
 }
 
 

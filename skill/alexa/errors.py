@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from skill.alexa.capabilities import DataController, ObjectDetectionSensor
+from skill.alexa.messages import PAYLOAD_VERSION
 from skill.cloud import contract
 
 
 class AlexaError(Exception):
     namespace = "Alexa"
     error_type = "INTERNAL_ERROR"
-    payload_version = "3"
+    payload_version = PAYLOAD_VERSION
     # Alexa.ErrorResponse names the endpoint; Alexa.Authorization's ErrorResponse has none.
     echo_endpoint = True
 
@@ -73,13 +75,13 @@ class AcceptGrantFailed(AlexaError):
 
 
 class ObjectClassesNotEnabled(AlexaError):
-    """Alexa.SmartVision.ObjectDetectionSensor.ErrorResponse INVALID_VALUE (payloadVersion "1.0"): a
+    """The SmartVision interface's own ErrorResponse, INVALID_VALUE (its payloadVersion): a
     requested object class the camera cannot detect. The payload names those classes
     (``errorClasses``) and the classes in effect after all (``objectDetectionClasses``)."""
 
-    namespace = "Alexa.SmartVision.ObjectDetectionSensor"
+    namespace = ObjectDetectionSensor.interface
     error_type = "INVALID_VALUE"
-    payload_version = "1.0"
+    payload_version = ObjectDetectionSensor.version
 
     def __init__(self, message: str, *, rejected: list[str], in_effect: list[str]) -> None:
         super().__init__(
@@ -94,7 +96,7 @@ class DataControllerError(AlexaError):
     directive, with the interface's own types or Alexa's (payload: type and message only)."""
 
     namespace = "Alexa.DataController"
-    payload_version = "1.0"
+    payload_version = DataController.version
 
     def __init__(self, error_type: str, message: str) -> None:
         self.error_type = error_type

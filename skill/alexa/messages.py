@@ -1,18 +1,21 @@
-"""Builders for every message the skill sends to Alexa (responses and Event Gateway events).
+"""The envelope of every message the skill sends to Alexa: directive responses and Event Gateway events.
 
-One place decides the envelope: a UUID4 messageId per message, payloadVersion "3" (an interface
-versioned on its own, such as SmartVision's "1.0", passes its version), the directive's
-correlationToken echoed, timestamps in the schema's UTC format.
+A UUID4 messageId per message, payloadVersion "3" unless the interface versions itself (its
+capability's ``version``), the directive's correlationToken echoed, timestamps in the schema's UTC
+format. What goes inside (properties, event payloads) comes from ``skill.alexa.capabilities``.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skill.alexa.directive import Directive
-from skill.alexa.errors import AlexaError
+if TYPE_CHECKING:  # only annotations: errors and directive import capabilities, which imports this
+    from skill.alexa.directive import Directive
+    from skill.alexa.errors import AlexaError
+
+PAYLOAD_VERSION = "3"
 
 
 def utc_now() -> datetime:
@@ -31,7 +34,7 @@ def iso_seconds(moment: datetime) -> str:
 
 
 def header(
-    namespace: str, name: str, correlation_token: str | None = None, payload_version: str = "3"
+    namespace: str, name: str, correlation_token: str | None = None, payload_version: str = PAYLOAD_VERSION
 ) -> dict[str, Any]:
     built = {
         "namespace": namespace,
@@ -58,15 +61,6 @@ def prop(
         "timeOfSample": iso_millis(sampled_at or utc_now()),
         "uncertaintyInMilliseconds": uncertainty_ms,
     }
-
-
-def connectivity(online: bool, sampled_at: datetime | None = None) -> dict[str, Any]:
-    return prop(
-        "Alexa.EndpointHealth",
-        "connectivity",
-        {"value": "OK" if online else "UNREACHABLE"},
-        sampled_at,
-    )
 
 
 def response(
@@ -108,17 +102,21 @@ def error_response(directive: Directive | None, error: AlexaError) -> dict[str, 
     return {"event": event}
 
 
+# --- Event Gateway events: the token first, so ``partial(builder, ...)`` is a gateway MessageBuilder --
+
+
 def gateway_event(
+    scope_token: str,
     namespace: str,
     name: str,
     *,
     payload: dict[str, Any],
-    scope_token: str,
     endpoint_id: str | None = None,
-    properties: list[dict[str, Any]] | None = None,
+    context: list[dict[str, Any]] | None = None,
+    payload_version: str = PAYLOAD_VERSION,
 ) -> dict[str, Any]:
     """A proactive event for the Alexa Event Gateway, scoped by the user's LWA token."""
-    event: dict[str, Any] = {"header": header(namespace, name)}
+    event: dict[str, Any] = {"header": header(namespace, name, payload_version=payload_version)}
     if endpoint_id is not None:
         event["endpoint"] = {
             "scope": {"type": "BearerToken", "token": scope_token},
@@ -126,6 +124,39 @@ def gateway_event(
         }
     event["payload"] = payload
     message: dict[str, Any] = {"event": event}
-    if properties is not None:
-        message["context"] = {"properties": properties}
+    if context is not None:
+        message["context"] = {"properties": context}
     return message
+
+
+def change_report(
+    scope_token: str,
+    *,
+    endpoint_id: str,
+    cause: str,
+    changed: list[dict[str, Any]],
+    context: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Alexa.ChangeReport: ``changed`` properties in the payload, the unchanged ones in ``context``."""
+    return gateway_event(
+        scope_token,
+        "Alexa",
+        "ChangeReport",
+        payload={"change": {"cause": {"type": cause}, "properties": changed}},
+        endpoint_id=endpoint_id,
+        context=context,
+    )
+
+
+def add_or_update_report(scope_token: str, *, described: list[dict[str, Any]]) -> dict[str, Any]:
+    return _discovery_report(scope_token, "AddOrUpdateReport", described)
+
+
+def delete_report(scope_token: str, *, endpoint_ids: list[str]) -> dict[str, Any]:
+    return _discovery_report(scope_token, "DeleteReport", [{"endpointId": e} for e in endpoint_ids])
+
+
+def _discovery_report(scope_token: str, name: str, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    # Discovery reports carry the scope in the payload, not on an endpoint.
+    payload = {"endpoints": endpoints, "scope": {"type": "BearerToken", "token": scope_token}}
+    return gateway_event(scope_token, "Alexa.Discovery", name, payload=payload)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from skill.alexa import messages
@@ -20,18 +21,7 @@ MAX_PARALLEL_LINKS = 4
 
 
 def delete_report(endpoint_ids: list[str]) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        return messages.gateway_event(
-            "Alexa.Discovery",
-            "DeleteReport",
-            payload={
-                "endpoints": [{"endpointId": e} for e in endpoint_ids],
-                "scope": {"type": "BearerToken", "token": token},
-            },
-            scope_token=token,
-        )
-
-    return build
+    return partial(messages.delete_report, endpoint_ids=endpoint_ids)
 
 
 def send_delete_report(

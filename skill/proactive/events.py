@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from skill import metrics
-from skill.alexa import endpoints, messages
+from skill.alexa import capabilities, endpoints, messages
 from skill.amazon.delete_report import delete_report, link_recipients, send_all, send_delete_report
 from skill.amazon.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
 from skill.cloud.contract import Device, MalformedDevice, parse_device
@@ -47,8 +48,6 @@ EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
 
 _FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})  # all parse reads
 _MAX_ID = 128
-OBJECT_DETECTION_INTERFACE = "Alexa.SmartVision.ObjectDetectionSensor"
-OBJECT_DETECTION_PAYLOAD_VERSION = "1.0"
 ACTIVITY_RESOLUTION = timedelta(days=1)
 
 
@@ -144,100 +143,58 @@ def _time(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-# --- message builders (pure; one per Alexa message kind) -------------------------------------
+# --- ACCloud event -> Alexa message (envelopes: skill.alexa.messages; contents: capabilities) -------
 
 
 def doorbell_press(endpoint_id: str, pressed_at: datetime) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        return messages.gateway_event(
-            "Alexa.DoorbellEventSource",
-            "DoorbellPress",
-            payload={
-                "cause": {"type": "PHYSICAL_INTERACTION"},
-                "timestamp": messages.iso_seconds(pressed_at),
-            },
-            scope_token=token,
-            endpoint_id=endpoint_id,
-        )
-
-    return build
+    source = capabilities.DOORBELL_EVENT_SOURCE
+    payload = source.press(pressed_at)
+    return partial(
+        messages.gateway_event,
+        namespace=source.interface,
+        name="DoorbellPress",
+        payload=payload,
+        endpoint_id=endpoint_id,
+    )
 
 
 def motion_change(endpoint_id: str, detected: bool, sampled_at: datetime, now: datetime) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        state = messages.prop(
-            "Alexa.MotionSensor", "detectionState", "DETECTED" if detected else "NOT_DETECTED", sampled_at
-        )
-        return messages.gateway_event(
-            "Alexa",
-            "ChangeReport",
-            payload={"change": {"cause": {"type": "PHYSICAL_INTERACTION"}, "properties": [state]}},
-            scope_token=token,
-            endpoint_id=endpoint_id,
-            # A camera that reports motion is reachable; Alexa wants connectivity in the context.
-            properties=[messages.connectivity(True, now)],
-        )
-
-    return build
+    return partial(
+        messages.change_report,
+        endpoint_id=endpoint_id,
+        cause="PHYSICAL_INTERACTION",
+        changed=[capabilities.MOTION_SENSOR.detection_state(detected, sampled_at)],
+        # A camera that reports motion is reachable; Alexa wants connectivity in the context.
+        context=[capabilities.ENDPOINT_HEALTH.connectivity(True, now)],
+    )
 
 
 def connectivity_change(endpoint_id: str, online: bool, sampled_at: datetime) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        return messages.gateway_event(
-            "Alexa",
-            "ChangeReport",
-            payload={
-                "change": {
-                    "cause": {"type": "PERIODIC_POLL"},
-                    "properties": [messages.connectivity(online, sampled_at)],
-                }
-            },
-            scope_token=token,
-            endpoint_id=endpoint_id,
-            properties=[],
-        )
-
-    return build
+    return partial(
+        messages.change_report,
+        endpoint_id=endpoint_id,
+        cause="PERIODIC_POLL",
+        changed=[capabilities.ENDPOINT_HEALTH.connectivity(online, sampled_at)],
+        context=[],
+    )
 
 
 def object_detection(
     endpoint_id: str, detection_id: str, detected_at: datetime, object_class: str = "person"
 ) -> MessageBuilder:
-    """SmartVision ObjectDetection (payloadVersion "1.0"). No frameImageUri: images never leave."""
-
-    def build(token: str) -> dict[str, Any]:
-        message = messages.gateway_event(
-            OBJECT_DETECTION_INTERFACE,
-            "ObjectDetection",
-            payload={
-                "events": [
-                    {
-                        "eventIdentifier": detection_id,
-                        "imageNetClass": object_class,
-                        "timeOfSample": messages.iso_millis(detected_at),
-                        "uncertaintyInMilliseconds": 0,
-                    }
-                ]
-            },
-            scope_token=token,
-            endpoint_id=endpoint_id,
-        )
-        message["event"]["header"]["payloadVersion"] = OBJECT_DETECTION_PAYLOAD_VERSION
-        return message
-
-    return build
+    sensor = capabilities.OBJECT_DETECTION_SENSOR
+    return partial(
+        messages.gateway_event,
+        namespace=sensor.interface,
+        name="ObjectDetection",
+        payload=sensor.detection(detection_id, detected_at, object_class),
+        endpoint_id=endpoint_id,
+        payload_version=sensor.version,
+    )
 
 
 def add_or_update_report(described: list[dict[str, Any]]) -> MessageBuilder:
-    def build(token: str) -> dict[str, Any]:
-        return messages.gateway_event(
-            "Alexa.Discovery",
-            "AddOrUpdateReport",
-            payload={"endpoints": described, "scope": {"type": "BearerToken", "token": token}},
-            scope_token=token,
-        )
-
-    return build
+    return partial(messages.add_or_update_report, described=described)
 
 
 # --- processing ---------------------------------------------------------------------------------
@@ -363,19 +320,19 @@ def advertised(record: Any, interface: str, category: str | None = None) -> bool
 
 def _doorbell(work: _Work) -> Result:
     build = doorbell_press(work.endpoint_id, work.event.occurred_at)
-    return work.send_if_advertised(build, "Alexa.DoorbellEventSource", "DOORBELL")
+    return work.send_if_advertised(build, capabilities.DOORBELL_EVENT_SOURCE.interface, "DOORBELL")
 
 
 def _motion(work: _Work) -> Result:
     detected = work.event.type == MOTION_DETECTED
     build = motion_change(work.endpoint_id, detected, work.event.occurred_at, work.now)
-    return work.send_if_advertised(build, "Alexa.MotionSensor")
+    return work.send_if_advertised(build, capabilities.MOTION_SENSOR.interface)
 
 
 def _person(work: _Work) -> Result:
     # One identifier for the detection, the same for every link; not derived from ACCloud's event id.
     build = object_detection(work.endpoint_id, str(uuid.uuid4()), work.event.occurred_at)
-    return work.send_if_advertised(build, OBJECT_DETECTION_INTERFACE)
+    return work.send_if_advertised(build, capabilities.OBJECT_DETECTION_SENSOR.interface)
 
 
 def _connectivity(work: _Work) -> Result:

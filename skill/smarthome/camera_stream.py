@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from skill.alexa import endpoints, messages
+from skill.alexa import capabilities, endpoints, messages
 from skill.alexa.errors import InternalError, InvalidDirective, InvalidValue
 from skill.cloud.contract import StreamProfile
 from skill.privacy.logs import log
@@ -89,5 +89,5 @@ def initialize_camera_streams(ctx: DirectiveContext) -> dict[str, Any]:
         namespace="Alexa.CameraStreamController",
         name="Response",
         payload={"cameraStreams": [stream], "imageUri": minted.snapshot_uri},
-        properties=[messages.connectivity(True)],
+        properties=[capabilities.ENDPOINT_HEALTH.connectivity(True, messages.utc_now())],
     )

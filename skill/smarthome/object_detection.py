@@ -1,12 +1,6 @@
-"""Alexa.SmartVision.ObjectDetectionSensor (interface 1.0, payloadVersion "1.0"): SetObjectDetectionClasses,
-sent when the user picks in the Alexa app which object classes to be notified about.
-
-ACCloud has no API to choose what a camera detects, and the skill stores nothing per device for
-it (docs/privacy.md), so the classes in effect are always the ones the camera detects and the
-skill reports: "person" on a camera with person detection, nothing otherwise. A request for those
-classes (or fewer) succeeds with an ``Alexa.Response`` whose ``objectDetectionClasses`` property
-says what is in effect; a class the camera cannot detect is refused with the interface's own
-ErrorResponse, INVALID_VALUE, naming the refused classes and the classes in effect.
+"""Alexa.SmartVision.ObjectDetectionSensor: SetObjectDetectionClasses. ACCloud cannot choose what a
+camera detects and nothing is stored per device, so the classes in effect are always the ones the
+camera detects; why and how it answers: docs/architecture.md, "Object detection classes".
 """
 
 from __future__ import annotations
@@ -19,7 +13,7 @@ from skill.alexa.errors import InvalidDirective, ObjectClassesNotEnabled
 from skill.smarthome.context import DirectiveContext
 from skill.smarthome.registry import handles
 
-SENSOR = capabilities.ObjectDetectionSensor()
+SENSOR = capabilities.OBJECT_DETECTION_SENSOR
 NAMESPACE = SENSOR.interface
 MAX_REQUESTED_CLASSES = 64  # ImageNet-style labels; Alexa offers a handful
 # The project schema's objectClass (skill/alexa/schemas/smartvision.schema.json).
