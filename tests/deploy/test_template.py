@@ -131,13 +131,25 @@ def test_function_name_is_predictable_for_the_skill_manifest(
 
 
 @pytest.mark.parametrize(("function", "_handler"), FUNCTIONS)
-def test_function_runtime_is_python_312_or_newer_on_arm64(
+def test_function_runtime_is_python_312_or_newer_on_the_architecture_parameter(
     template: Template, function: str, _handler: str
 ) -> None:
     runtime = function_setting(template, function, "Runtime")
     found = re.fullmatch(r"python3\.(\d+)", runtime)
     assert found and int(found.group(1)) >= 12, runtime
-    assert function_setting(template, function, "Architectures") == ["arm64"]
+    assert function_setting(template, function, "Architectures") == [{"Ref": "LambdaArchitecture"}]
+
+
+def test_architecture_parameter_defaults_to_arm64_and_matches_the_makefile(template: Template) -> None:
+    """template.yaml's LambdaArchitecture and the Makefile's LAMBDA_ARCH name the same two values,
+    with the same default, so one word picks both the runtime and the wheels."""
+    parameter = template["Parameters"]["LambdaArchitecture"]
+    assert parameter["Default"] == "arm64"
+    assert parameter["AllowedValues"] == ["arm64", "x86_64"]
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^LAMBDA_ARCH \?= arm64$", makefile, re.M)
+    wheel_arches = set(re.findall(r"^LAMBDA_WHEEL_ARCH_(\w+) :=", makefile, re.M))
+    assert wheel_arches == set(parameter["AllowedValues"])
 
 
 @pytest.mark.parametrize(("function", "_handler"), FUNCTIONS)
@@ -223,8 +235,11 @@ def test_secrets_extension_is_on_by_default_with_the_layer_for_the_functions_arc
     condition, chosen, otherwise = layer["Fn::If"]
     assert condition == "HasSecretsExtension" and otherwise == {"Ref": "AWS::NoValue"}
     published, pinned = chosen["Fn::If"][1], chosen["Fn::If"][2]
-    (architecture,) = template["Globals"]["Function"]["Architectures"]
-    assert published == {"Fn::FindInMap": ["SecretsExtensionLayer", {"Ref": "AWS::Region"}, architecture]}
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "LambdaArchitecture"}]
+    assert template["Conditions"]["OnArm64"] == {"Fn::Equals": [{"Ref": "LambdaArchitecture"}, "arm64"]}
+    in_region = ["SecretsExtensionLayer", {"Ref": "AWS::Region"}]
+    arm64, x86 = ({"Fn::FindInMap": [*in_region, key]} for key in ("arm64", "x86"))
+    assert published == {"Fn::If": ["OnArm64", arm64, x86]}
     assert pinned == {"Ref": "SecretsExtensionLayerArn"}
     conditions = template["Conditions"]
     assert conditions["HasSecretsExtension"] == {
