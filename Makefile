@@ -17,6 +17,7 @@ help:
 	@echo "make template-check  cfn-lint, sam validate --lint and sam build, offline"
 	@echo "make ask-check       the pinned ASK CLI's ask deploy finds and uploads the skill package (offline)"
 	@echo "make local           run the local stack until interrupted"
+	@echo "make build-host      sam build for this machine's CPU, then run a Discover through the package"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,13 +82,26 @@ LAMBDA_PYTHON ?= $(shell for p in "$$(command -v python3.12)" \
   /usr/local/bin/python3.12 /usr/bin/python3.12; do \
   [ -n "$$p" ] && "$$p" -c 'import sys; raise SystemExit(sys.version_info[:2] != (3, 12))' 2>/dev/null && \
   { "$$p" -c 'import sys; print(sys.executable)'; break; }; done)
-# LAMBDA_ARCH (environment or make variable): arm64, the template's default, or x86_64 for a package
-# that imports and runs on an x86_64 host.
+# LAMBDA_ARCH (environment or make variable): arm64, the default of the template's LambdaArchitecture,
+# or x86_64 for a package that imports and runs on an x86_64 host. sam build passes make nothing but
+# ARTIFACTS_DIR, so give sam the same value: --parameter-overrides LambdaArchitecture=<value>.
 LAMBDA_ARCH ?= arm64
 LAMBDA_WHEEL_ARCH_arm64 := aarch64
 LAMBDA_WHEEL_ARCH_x86_64 := x86_64
 LAMBDA_WHEEL_ARCH = $(LAMBDA_WHEEL_ARCH_$(LAMBDA_ARCH))
 LAMBDA_WHEEL_PLATFORMS = --platform manylinux2014_$(LAMBDA_WHEEL_ARCH) --platform manylinux_2_28_$(LAMBDA_WHEEL_ARCH)
+
+# The package for this machine's CPU (sam local invoke, the runtime checks): LAMBDA_ARCH (the wheels)
+# and the template's LambdaArchitecture (the runtime) get the same value, as docs/deploy.md tells a
+# user to type; then tests/deploy/test_host_package.py runs a Discover through the built package.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+SAM := .venv-sam/bin/sam
+.PHONY: build-host
+build-host: deps
+	@test -x $(SAM) || { echo "$(SAM) not found: 'make template-check' creates it (requirements-sam.txt)" >&2; exit 1; }
+	LAMBDA_ARCH=$(HOST_ARCH) SAM_CLI_TELEMETRY=0 $(SAM) build --parameter-overrides LambdaArchitecture=$(HOST_ARCH)
+	LAMBDA_PYTHON=$(LAMBDA_PYTHON) ZOSI_HOST_PACKAGE=.aws-sam/build/SkillFunction \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_host_package.py
 
 .PHONY: build-SkillFunction build-RetentionFunction
 build-SkillFunction build-RetentionFunction:

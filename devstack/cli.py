@@ -1,13 +1,14 @@
 """``zosi-skill``: the developer's and operator's command line.
 
-zosi-skill local up                      run the local stack until Ctrl-C
+zosi-skill local up [--bind ADDRESS]     run the local stack until Ctrl-C (on 127.0.0.1 by default)
+zosi-skill local env [--sam [--host H]]  the running stack's environment; --sam: sam local --env-vars JSON
 zosi-skill local grant-code              a fresh Login with Amazon grant code (for AcceptGrant)
 zosi-skill local ring|motion|person|add|remove|offline|online DEVICE
                                          make the reference ACCloud send a signed webhook
 zosi-skill local events                  what the Event Gateway stand-in received
 zosi-skill token [USER]                  a fresh ACCloud access token (OAuth code flow)
-zosi-skill invoke FILE|- [--token-from USER]
-                                         run one event through lambda_handler.handler
+zosi-skill invoke FILE|- [--token-from USER] [--print-event]
+                                         run one event through lambda_handler.handler (or print it)
 zosi-skill demo                          the whole story, as a transcript
 zosi-skill privacy export|erase --accloud-user ID
                                          an operator's access / erasure request
@@ -22,8 +23,10 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from devstack.stack import ENV_FILE, LocalStack, apply_env, read_env_file
+from devstack.http_server import LOOPBACK
+from devstack.stack import ENV_FILE, FAKE_AWS, LocalStack, apply_env, read_env_file
 
 ENDPOINT_PLACEHOLDER = "endpoint:"
 
@@ -110,9 +113,9 @@ def resolve_endpoints(event: dict[str, Any], token: str) -> dict[str, Any]:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    stack = LocalStack().start()
+    stack = LocalStack(bind=args.bind).start()
     path = stack.write_env_file(args.env_file)
-    print("Local stack running on 127.0.0.1. Environment for clients:")
+    print(f"Local stack running on {args.bind}. Environment for clients:")
     for key, value in sorted(stack.env().items()):
         print(f"  {key}={value}")
     print(f"(also written to {path}; Ctrl-C stops the stack and removes it)")
@@ -128,6 +131,43 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         path.unlink(missing_ok=True)
         stack.stop()
     print("local stack stopped")
+    return 0
+
+
+# What `sam local invoke --env-vars` must not get: the CLI's own admin URLs, and the AWS settings
+# (credentials, region) that SAM sets in the container itself from the caller's environment.
+_NOT_FOR_THE_FUNCTION = frozenset(
+    {"ZOSI_LOCAL_WEBHOOK_URL", "ZOSI_LOCAL_LWA_ADMIN_URL", "ZOSI_LOCAL_GATEWAY_URL", *FAKE_AWS}
+)
+SAM_FUNCTION = "SkillFunction"
+
+
+def sam_env_vars(env: dict[str, str], host: str | None = None) -> dict[str, dict[str, str]]:
+    """The stack's environment as ``sam local invoke --env-vars`` JSON for the skill function.
+
+    ``host``: the address the container reaches the stack at (``host.docker.internal``, the docker
+    bridge address); every stack URL is rewritten to it and local mode allows plain http to it."""
+    variables = {k: v for k, v in env.items() if k not in _NOT_FOR_THE_FUNCTION}
+    # The extension stand-in serves this machine's loopback, which a container does not share:
+    # the function reads its secrets from moto's Secrets Manager API instead.
+    variables["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = ""
+    if host:
+        for key, value in variables.items():
+            parts = urlsplit(value)
+            if parts.scheme == "http" and parts.port:
+                variables[key] = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}"))
+        variables["ZOSI_LOCAL_HTTP_HOST"] = "" if host in {LOOPBACK, "localhost"} else host
+    return {SAM_FUNCTION: dict(sorted(variables.items()))}
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    env = _running_env(args.env_file)
+    if args.sam:
+        print(json.dumps(sam_env_vars(env, args.host), indent=2))
+    elif args.host:
+        raise CliError("--host rewrites the addresses for a container: use it with --sam")
+    else:
+        print("\n".join(f"{key}={value}" for key, value in sorted(env.items())))
     return 0
 
 
@@ -215,9 +255,12 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         if args.token_from:
             token = _admin(env).issue_token(args.token_from)["access_token"]
             event = resolve_endpoints(fill_tokens(event, token), token)
-        import lambda_handler
+        if args.print_event:
+            answer = event  # for `sam local invoke -e`: the event as the handler would get it
+        else:
+            import lambda_handler
 
-        answer = lambda_handler.handler(event, None)
+            answer = lambda_handler.handler(event, None)
     finally:
         if stack is not None:
             stack.stop()
@@ -250,6 +293,15 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ipv4(value: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IPv4 address") from None
+
+
 def _json_or_text(body: Any) -> Any:
     try:
         return json.loads(body)
@@ -269,9 +321,20 @@ def parser() -> argparse.ArgumentParser:
 
     local = commands.add_parser("local", help="the embedded local stack")
     local_commands = local.add_subparsers(dest="command", required=True)
-    local_commands.add_parser("up", help="run the local stack until interrupted").set_defaults(
-        run=cmd_local_up
+    up = local_commands.add_parser("up", help="run the local stack until interrupted")
+    up.add_argument(
+        "--bind",
+        default=LOOPBACK,
+        type=_ipv4,
+        metavar="ADDRESS",
+        help="IPv4 address the services the function calls listen on (default 127.0.0.1; "
+        "0.0.0.0 or the docker bridge address for sam local invoke)",
     )
+    up.set_defaults(run=cmd_local_up)
+    env = local_commands.add_parser("env", help="the running stack's environment")
+    env.add_argument("--sam", action="store_true", help="as sam local invoke --env-vars JSON")
+    env.add_argument("--host", help="with --sam: the address a container reaches the stack at")
+    env.set_defaults(run=cmd_local_env)
     local_commands.add_parser("grant-code", help="a fresh LWA grant code").set_defaults(run=cmd_grant_code)
     local_commands.add_parser("events", help="messages the Event Gateway stand-in received").set_defaults(
         run=cmd_events
@@ -300,6 +363,9 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("file", help="event JSON file, or - for stdin")
     invoke.add_argument(
         "--token-from", metavar="USER", help="fill every bearer token with USER's fresh token"
+    )
+    invoke.add_argument(
+        "--print-event", action="store_true", help="print the resolved event instead of running it"
     )
     invoke.set_defaults(run=cmd_invoke)
 

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from devstack.http_server import LoopbackServer
+from devstack.http_server import LOOPBACK, LoopbackServer
 
 REGIONS = ("NA", "EU", "FE")
 EVENTS_SUFFIX = "/v3/events"
@@ -306,8 +306,9 @@ class GatewayServer(LoopbackServer):
         *,
         schemas: MessageSchemas | None = None,
         official_schema: Path | None = None,
+        host: str = LOOPBACK,
     ) -> None:
-        super().__init__()
+        super().__init__(host=host)
         self.token_is_valid = token_is_valid
         self.schemas = schemas or MessageSchemas.from_path(official_schema or default_official_schema())
         self._lock = threading.Lock()

@@ -3,7 +3,8 @@
 Dev only. A subclass says how requests are answered - :meth:`LoopbackServer._request_handler`
 for a ``ThreadingHTTPServer``, or :meth:`LoopbackServer._bind` for a server of another kind
 (werkzeug's) - and gets ``start``/``stop``, the context manager and ``base_url``. The address is
-decided here, once: loopback only, a free port unless the caller names one.
+decided here, once: loopback unless the caller names another address (``zosi-skill local up
+--bind``), a free port unless the caller names one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Self
 
 LOOPBACK = "127.0.0.1"
+WILDCARD = "0.0.0.0"  # only when a user asks: `local up --bind 0.0.0.0`
+
+
+def url_host(bind: str) -> str:
+    """The address clients on this machine use for a server bound to ``bind``."""
+    return LOOPBACK if bind == WILDCARD else bind
 
 
 class LoopbackServer:
@@ -21,8 +28,9 @@ class LoopbackServer:
     thread_name = "loopback-http"
     poll_interval = 0.05  # how soon serve_forever notices shutdown()
 
-    def __init__(self, *, port: int = 0) -> None:
+    def __init__(self, *, port: int = 0, host: str = LOOPBACK) -> None:
         self._port = port
+        self.host = host
         self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -43,7 +51,7 @@ class LoopbackServer:
 
     def start(self) -> Self:
         if self._httpd is None:
-            self._httpd = self._bind(LOOPBACK, self._port)
+            self._httpd = self._bind(self.host, self._port)
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": self.poll_interval},
@@ -73,4 +81,4 @@ class LoopbackServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("server not started")
-        return f"http://{LOOPBACK}:{self._httpd.server_port}"
+        return f"http://{url_host(self.host)}:{self._httpd.server_port}"

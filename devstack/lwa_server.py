@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from devstack.http_server import LoopbackServer
+from devstack.http_server import LOOPBACK, LoopbackServer
 
 DEFAULT_CLIENT_ID = "amzn1.application-oa2-client.zosi-local"
 DEFAULT_CLIENT_SECRET = "zosi-local-lwa-secret"
@@ -68,8 +68,9 @@ class LwaServer(LoopbackServer):
         code_ttl: int = 300,
         rotate_refresh_tokens: bool = True,
         clock: Callable[[], float] = time.time,
+        host: str = LOOPBACK,
     ) -> None:
-        super().__init__()
+        super().__init__(host=host)
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_token_ttl = access_token_ttl

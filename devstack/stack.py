@@ -1,4 +1,4 @@
-"""The embedded local stack: everything the skill talks to, on 127.0.0.1, with no AWS account.
+"""The embedded local stack: everything the skill talks to, on 127.0.0.1 (or ``bind``), no AWS account.
 
 * moto's server: DynamoDB (the table), KMS (the envelope key), Secrets Manager (the secrets);
 * a stand-in for the AWS Parameters and Secrets Lambda Extension serving those secrets, as the
@@ -8,7 +8,9 @@
 * a webhook front that turns ACCloud's signed POSTs into API Gateway events for the handler.
 
 ``LocalStack.env()`` is the environment a client needs; ``zosi-skill local up`` prints it and
-writes it to ``.zosi-local.env`` so other commands find the running stack.
+writes it to ``.zosi-local.env`` so other commands find the running stack. ``bind`` puts the services
+the function calls (moto, ACCloud, LWA, Event Gateway) on another address, for a container
+(``sam local invoke``); the webhook front and the extension stand-in serve this machine only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devstack.http_server import LOOPBACK, url_host
 from skill import warm
 
 if TYPE_CHECKING:
@@ -99,8 +102,10 @@ class LocalStack:
         webrtc: bool = True,
         seed: Seed | None = None,
         secrets_extension: bool = True,
+        bind: str = LOOPBACK,
     ) -> None:
         """``seed``: the reference ACCloud's accounts (default ``demo_seed()``, e.g. ``canary_seed()``)."""
+        self.bind = bind
         self._handler = handler
         self._webrtc = webrtc
         self._seed = seed
@@ -132,17 +137,17 @@ class LocalStack:
 
         for chatty in ("werkzeug", "aiortc", "aioice"):  # request lines; SDP and addresses at DEBUG
             logging.getLogger(chatty).setLevel(logging.WARNING)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = ThreadedMotoServer(ip_address=self.bind, port=0, verbose=False)
         self.moto.start()
-        host, port = self.moto.get_host_and_port()
+        host, port = url_host(self.bind), self.moto.get_host_and_port()[1]
         _reset_moto(host, port)
-        self.lwa = LwaServer().start()
-        self.gateway = GatewayServer(self.lwa.is_valid_access_token).start()
+        self.lwa = LwaServer(host=self.bind).start()
+        self.gateway = GatewayServer(self.lwa.is_valid_access_token, host=self.bind).start()
         if self._webrtc:
             from devstack.webrtc_peer import WebRTCPeerHost
 
             self.peer = WebRTCPeerHost()
-        self.accloud = AccloudServer(self._seed or demo_seed(), webrtc=self.peer).start()
+        self.accloud = AccloudServer(self._seed or demo_seed(), webrtc=self.peer, host=self.bind).start()
         self._env = {
             **FAKE_AWS,
             "AWS_ENDPOINT_URL": f"http://{host}:{port}",
@@ -154,6 +159,8 @@ class LocalStack:
             **SECRET_IDS,
             **self.gateway.environment(),
         }
+        if host != LOOPBACK:
+            self._env["ZOSI_LOCAL_HTTP_HOST"] = host  # plain http to the bind address too (skill/config.py)
         self._env["ZOSI_KMS_KEY_ID"] = ""  # known once moto made the key
         self._previous_env = apply_env(self._env)
         self._provision_aws()

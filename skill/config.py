@@ -33,7 +33,9 @@ class ConfigError(RuntimeError):
 
 
 def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """An empty variable counts as unset: template.yaml declares the local-only ones empty, so that
+    ``sam local invoke --env-vars`` may set them (SAM passes only declared variables)."""
+    return os.environ.get(name, "").strip() or default
 
 
 def _env_int(name: str, default: int) -> int:
@@ -62,7 +64,7 @@ class Settings:
     accloud_base_url: str
     accloud_connect_timeout: float
     accloud_read_timeout: float
-    # Local development: allows plain http, but only to loopback hosts.
+    # Local development: allows plain http, but only to loopback hosts and local_http_host.
     local_mode: bool
     # Storage and keys.
     table_name: str
@@ -92,6 +94,9 @@ class Settings:
     # with it (template.yaml sets the variable only then), and how long it caches a secret.
     secrets_extension_port: int | None = None
     secrets_extension_ttl_seconds: float = 300.0
+    # The one other host local mode reaches over plain http: where a container finds the local
+    # stack (``zosi-skill local up --bind``, ``local env --sam --host``). Ignored outside local mode.
+    local_http_host: str = ""
 
     def require_accloud(self) -> str:
         if not self.accloud_base_url:
@@ -110,13 +115,16 @@ class Settings:
 
 
 def check_outbound_url(url: str, settings: Settings) -> None:
-    """Outbound calls are HTTPS only; plain http is allowed for loopback in local mode."""
+    """Outbound calls are HTTPS only; plain http is allowed in local mode, to loopback and to the
+    local stack's configured host (``ZOSI_LOCAL_HTTP_HOST``) only."""
     parts = urlsplit(url)
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and settings.local_mode and parts.hostname in LOOPBACK_HOSTS:
-        return
-    raise ConfigError("outbound URL must use https (http only to loopback in local mode)")
+    if parts.scheme == "http" and settings.local_mode and parts.hostname:
+        host = parts.hostname.lower()
+        if host in LOOPBACK_HOSTS or (settings.local_http_host and host == settings.local_http_host):
+            return
+    raise ConfigError("outbound URL must use https (http only to the local stack in local mode)")
 
 
 def load() -> Settings:
@@ -151,6 +159,7 @@ def load() -> Settings:
         log_level=_env("ZOSI_LOG_LEVEL", "INFO").upper(),
         secrets_extension_port=_env_int("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 0) or None,
         secrets_extension_ttl_seconds=_env_float("SECRETS_MANAGER_TTL", 300.0),
+        local_http_host=_env("ZOSI_LOCAL_HTTP_HOST").lower(),
     )
 
 

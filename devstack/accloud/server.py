@@ -44,7 +44,7 @@ from devstack.accloud.state import (
 )
 from devstack.accloud.web import ApiError, QuietHandler
 from devstack.demo_data import DemoDevice, Seed
-from devstack.http_server import LoopbackServer
+from devstack.http_server import LOOPBACK, LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class _Wsgi(api.DeviceApi, oauth.OAuthEndpoints, admin.AdminEndpoints):
 
     def dispatch(self, request: Request) -> Response:
         is_admin = request.path.startswith("/_admin/")
-        if is_admin and request.remote_addr not in LOOPBACK_ADDRS:
+        # This machine only: loopback, or its own bind address (`local up --bind`), never a container.
+        if is_admin and request.remote_addr not in {*LOOPBACK_ADDRS, self.server.host}:
             return ApiError(403, "forbidden", "admin endpoints answer loopback callers only").response()
         if not is_admin:
             with self.cloud.lock:
@@ -130,8 +131,9 @@ class AccloudServer(LoopbackServer):
         webhook_url: str | None = None,
         webhook_secret: bytes | str | None = None,
         clock: Callable[[], float] = time.time,
+        host: str = LOOPBACK,
     ) -> None:
-        super().__init__(port=port)
+        super().__init__(port=port, host=host)
         self._seed = (seed or demo_data.demo_seed()).copy()
         self._cloud = Cloud(
             self._seed.copy(),

@@ -1,7 +1,7 @@
 """HTTP client for ACCloud over ``skill.http`` (http.client and ssl; no urllib3 to import).
 
 * One connection pool per container (TLS connections are kept alive and reused warm).
-* HTTPS only; plain http only to loopback in local mode (``check_outbound_url``).
+* HTTPS only; plain http only to the local stack in local mode (``check_outbound_url``).
 * Every call fits the directive's deadline as a whole (``skill.http``: the answer is cut when the
   deadline passes, however slowly ACCloud trickles it), so a stream directive always answers inside
   Alexa's 6 s budget.

@@ -7,6 +7,7 @@ over the template for the three deploy regions and must report nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from cfnlint.decode import decode
 
 from models.items import ALEXA_USER_INDEX, TTL_ATTRIBUTE
 from models.store import TABLE_DEFINITION
-from skill import metrics
+from skill import config, metrics
 from skill.amazon.gateway import Outcome
 from skill.config import AWS_REGION_TO_ALEXA_REGION
 
@@ -131,13 +132,25 @@ def test_function_name_is_predictable_for_the_skill_manifest(
 
 
 @pytest.mark.parametrize(("function", "_handler"), FUNCTIONS)
-def test_function_runtime_is_python_312_or_newer_on_arm64(
+def test_function_runtime_is_python_312_or_newer_on_the_architecture_parameter(
     template: Template, function: str, _handler: str
 ) -> None:
     runtime = function_setting(template, function, "Runtime")
     found = re.fullmatch(r"python3\.(\d+)", runtime)
     assert found and int(found.group(1)) >= 12, runtime
-    assert function_setting(template, function, "Architectures") == ["arm64"]
+    assert function_setting(template, function, "Architectures") == [{"Ref": "LambdaArchitecture"}]
+
+
+def test_architecture_parameter_defaults_to_arm64_and_matches_the_makefile(template: Template) -> None:
+    """template.yaml's LambdaArchitecture and the Makefile's LAMBDA_ARCH name the same two values,
+    with the same default, so one word picks both the runtime and the wheels."""
+    parameter = template["Parameters"]["LambdaArchitecture"]
+    assert parameter["Default"] == "arm64"
+    assert parameter["AllowedValues"] == ["arm64", "x86_64"]
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^LAMBDA_ARCH \?= arm64$", makefile, re.M)
+    wheel_arches = set(re.findall(r"^LAMBDA_WHEEL_ARCH_(\w+) :=", makefile, re.M))
+    assert wheel_arches == set(parameter["AllowedValues"])
 
 
 @pytest.mark.parametrize(("function", "_handler"), FUNCTIONS)
@@ -175,10 +188,23 @@ def test_snapstart_is_a_parameter_that_defaults_to_off(template: Template) -> No
     }
 
 
+# Declared empty so that `sam local invoke --env-vars` may set them (docs/deploy.md, section 10);
+# a deploy never does. AWS_ENDPOINT_URL is botocore's own setting.
+LOCAL_ONLY_VARIABLES = {
+    "ZOSI_LOCAL_MODE",
+    "ZOSI_LOCAL_HTTP_HOST",
+    "AWS_ENDPOINT_URL",
+    "ZOSI_LWA_TOKEN_URL",
+    *(f"ZOSI_EVENT_GATEWAY_URL_{region}" for region in ("NA", "EU", "FE")),
+}
+
+
 def test_environment_names_are_settings_the_code_reads(template: Template) -> None:
     # The extension's own two settings (not ZOSI_): skill/config.py reads them as well.
     names = r'"(ZOSI_[A-Z0-9_]+|PARAMETERS_SECRETS_EXTENSION_HTTP_PORT|SECRETS_MANAGER_TTL)"'
     read_by_code = set(re.findall(names, CONFIG_SOURCE.read_text()))
+    read_by_code |= {f"ZOSI_EVENT_GATEWAY_URL_{region}" for region in config.EVENT_GATEWAY_URLS}
+    read_by_code.add("AWS_ENDPOINT_URL")
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert set(variables) <= read_by_code
     required = {
@@ -191,7 +217,34 @@ def test_environment_names_are_settings_the_code_reads(template: Template) -> No
         "ZOSI_SKILL_ID",
     }
     assert required <= set(variables)
-    assert "ZOSI_LOCAL_MODE" not in variables  # plain http to loopback is for the local stack only
+
+
+def test_local_only_variables_are_declared_empty_and_no_deploy_sets_them(
+    template: Template, samconfig: dict[str, Any]
+) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert {name: variables.get(name) for name in LOCAL_ONLY_VARIABLES} == dict.fromkeys(
+        LOCAL_ONLY_VARIABLES, ""
+    )
+    for function in ("SkillFunction", "RetentionFunction"):
+        assert "Environment" not in props(template, function)  # nothing overrides the Globals
+    # No parameter can fill them, and neither samconfig nor the deploy guide's commands name them.
+    assert not any(name in json.dumps(template["Parameters"]) for name in LOCAL_ONLY_VARIABLES)
+    assert not any(name in SAMCONFIG_PATH.read_text() for name in LOCAL_ONLY_VARIABLES)
+    deploy_guide = (REPO / "docs" / "deploy.md").read_text()
+    deploy_commands = [
+        line for line in deploy_guide.splitlines() if re.search(r"\bsam (deploy|sync)\b", line)
+    ]
+    assert deploy_commands
+    assert not any(name in line for line in deploy_commands for name in LOCAL_ONLY_VARIABLES)
+    with_empty = {name: "" for name in LOCAL_ONLY_VARIABLES if name != "AWS_ENDPOINT_URL"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in with_empty.items():
+            patch.setenv(name, value)
+        deployed = config.load()
+    assert not deployed.local_mode and not deployed.local_http_host
+    assert deployed.lwa_token_url == "https://api.amazon.com/auth/o2/token"
+    assert deployed.event_gateway_urls == config.EVENT_GATEWAY_URLS
 
 
 # ---------------------------------------------------------------- secrets extension
@@ -223,8 +276,11 @@ def test_secrets_extension_is_on_by_default_with_the_layer_for_the_functions_arc
     condition, chosen, otherwise = layer["Fn::If"]
     assert condition == "HasSecretsExtension" and otherwise == {"Ref": "AWS::NoValue"}
     published, pinned = chosen["Fn::If"][1], chosen["Fn::If"][2]
-    (architecture,) = template["Globals"]["Function"]["Architectures"]
-    assert published == {"Fn::FindInMap": ["SecretsExtensionLayer", {"Ref": "AWS::Region"}, architecture]}
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "LambdaArchitecture"}]
+    assert template["Conditions"]["OnArm64"] == {"Fn::Equals": [{"Ref": "LambdaArchitecture"}, "arm64"]}
+    in_region = ["SecretsExtensionLayer", {"Ref": "AWS::Region"}]
+    arm64, x86 = ({"Fn::FindInMap": [*in_region, key]} for key in ("arm64", "x86"))
+    assert published == {"Fn::If": ["OnArm64", arm64, x86]}
     assert pinned == {"Ref": "SecretsExtensionLayerArn"}
     conditions = template["Conditions"]
     assert conditions["HasSecretsExtension"] == {
