@@ -47,6 +47,21 @@ def shared_botocore_loader():
 
 
 @pytest.fixture
+def pseudonym_keys():
+    """The pseudonym keys aws_env's secret holds, handed to skill.privacy.pseudonyms directly
+    (``use_keys``): unit tests of keyed hashes and endpointIds need no Secrets Manager. Yields them."""
+    from skill.privacy import pseudonyms
+
+    warm.reset()
+    keys = pseudonyms.PseudonymKeys.from_secret(
+        {"user_hash_key": TEST_USER_HASH_KEY, "endpoint_key": TEST_ENDPOINT_KEY}
+    )
+    pseudonyms.use_keys(lambda: keys)
+    yield keys
+    warm.reset()
+
+
+@pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch):
     """moto in-process AWS with everything a deployment has (the table, a KMS key, the three
     secrets), the settings pointing at them, and a clean container state. Yields the key ARN."""

@@ -48,6 +48,7 @@ def test_one_reset_forgets_what_a_warm_container_keeps(monkeypatch: pytest.Monke
     users.resolve(Cloud(), "token-1")  # type: ignore[arg-type]
     secrets._cache["some/secret"] = (float("inf"), {"value": "x"})
     pseudonyms._user_keys["usr_1"] = "cached"
+    pseudonyms.use_keys(lambda: pseudonyms.PseudonymKeys(b"k" * 32, b"e" * 64))
     kept = Connection()
     client._pool.give_back(("https", "accloud.example", 443), kept)  # type: ignore[arg-type]
     monkeypatch.setattr(dispatch, "_skill", object())
@@ -59,6 +60,7 @@ def test_one_reset_forgets_what_a_warm_container_keeps(monkeypatch: pytest.Monke
     assert aws.client("kms") is not kms
     assert users.size() == 0
     assert secrets._cache == {} and pseudonyms._user_keys == {}
+    assert pseudonyms._source is pseudonyms.from_secrets_manager  # handed keys end with the container
     assert kept.closed and client._pool.take(("https", "accloud.example", 443)) is None
     assert dispatch._skill is None
 

@@ -20,9 +20,10 @@ import base64
 import hashlib
 import hmac
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skill import secrets, warm
 from skill.config import settings
@@ -50,6 +51,19 @@ class PseudonymKeys:
     user_hash_key: bytes
     endpoint_key: bytes
 
+    @classmethod
+    def from_secret(cls, raw: Mapping[str, Any]) -> PseudonymKeys:
+        """The keys in the secret's form: ``{"user_hash_key": <base64, >= 32 bytes>, "endpoint_key":
+        <base64, 64 bytes>}``; SecretUnavailable (naming no value) when malformed."""
+        try:
+            user_key = base64.b64decode(raw["user_hash_key"])
+            endpoint_key = base64.b64decode(raw["endpoint_key"])
+        except (KeyError, ValueError, TypeError):
+            raise secrets.SecretUnavailable("pseudonym keys malformed") from None
+        if len(user_key) < 32 or len(endpoint_key) != 64:
+            raise secrets.SecretUnavailable("pseudonym keys have the wrong length")
+        return cls(user_key, endpoint_key)
+
     @cached_property
     def _siv(self) -> AESSIV:
         from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -57,7 +71,16 @@ class PseudonymKeys:
         return AESSIV(self.endpoint_key)
 
 
+KeySource = Callable[[], PseudonymKeys]
+
+
+def from_secrets_manager() -> PseudonymKeys:
+    """The default source: the secret ``ZOSI_PSEUDONYM_SECRET_ID`` through skill.secrets."""
+    return PseudonymKeys.from_secret(secrets.get(settings().pseudonym_secret_id))
+
+
 _lock = threading.Lock()
+_source: KeySource = from_secrets_manager
 _keys: PseudonymKeys | None = None
 # user_key per ACCloud user id, for the keys above: discovery derives one endpointId per device
 # from the same owner, and each derivation needs the owner's user key.
@@ -65,27 +88,30 @@ _user_keys: dict[str, str] = {}
 _USER_KEYS_MAX = 4096
 
 
+def use_keys(source: KeySource) -> None:
+    """Take this container's keys from ``source`` (called once, on first use) instead of Secrets
+    Manager: unit tests hand the keys over directly. ``warm.reset()`` restores the default."""
+    global _source, _keys
+    with _lock:
+        _source = source
+        _keys = None
+        _user_keys.clear()
+
+
 def keys() -> PseudonymKeys:
     global _keys
     if _keys is None:
         with _lock:
             if _keys is None:
-                raw = secrets.get(settings().pseudonym_secret_id)
-                try:
-                    user_key = base64.b64decode(raw["user_hash_key"])
-                    endpoint_key = base64.b64decode(raw["endpoint_key"])
-                except (KeyError, ValueError, TypeError):
-                    raise secrets.SecretUnavailable("pseudonym keys malformed") from None
-                if len(user_key) < 32 or len(endpoint_key) != 64:
-                    raise secrets.SecretUnavailable("pseudonym keys have the wrong length")
-                _keys = PseudonymKeys(user_key, endpoint_key)
+                _keys = _source()
     return _keys
 
 
 @warm.register
 def reset() -> None:
-    global _keys
+    global _source, _keys
     with _lock:
+        _source = from_secrets_manager
         _keys = None
         _user_keys.clear()
 

@@ -1,6 +1,6 @@
-"""Endpoint descriptions (skill/alexa/endpoints.py) at their edges: the profile cookie under Amazon's
-5000-byte limit, and names without a letter or digit. Discovery of such devices end to end is a row of
-tests/smarthome/cases/discovery.py."""
+"""Endpoint descriptions (skill/alexa/endpoints.py): names as Alexa allows them, the 300-endpoint cut,
+the profile cookie (what it carries, and under Amazon's 5000-byte limit), and names without a letter
+or digit. Discovery of such devices end to end is a row of tests/smarthome/cases/discovery.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from skill.alexa import endpoints
 from skill.cloud.contract import Device, StreamProfile
 
-pytestmark = pytest.mark.usefixtures("aws_env")
+pytestmark = pytest.mark.usefixtures("pseudonym_keys")
+
+P720 = StreamProfile("RTSP", 1280, 720, "H264", "G711")
 
 
 def _profiles(count: int) -> tuple[StreamProfile, ...]:
@@ -103,3 +105,68 @@ def test_without_a_fallback_a_nameless_device_is_still_undescribable() -> None:
         endpoints.describe("usr_alice", _device("dev_1", "📷"))
     with pytest.raises(endpoints.UndescribableDevice):
         endpoints.DescribeMany("usr_alice")(_device("dev_1", "📷"))
+
+
+# --- names, the 300-endpoint cut and the cookie's content ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Front Door", "Front Door"),
+        ("  Back   Yard! ", "Back Yard"),
+        ("Kid's room #2", "Kid s room 2"),
+        ("玄関カメラ", "玄関カメラ"),
+        ("Garage\u00a0Cam", "Garage Cam"),
+        ("x" * 200, "x" * 128),
+    ],
+)
+def test_friendly_names_obey_alexa_rules(raw: str, expected: str) -> None:
+    assert endpoints.friendly_name(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "!!!", "\u200b"])
+def test_unusable_names_are_refused(raw: str) -> None:
+    with pytest.raises(endpoints.UndescribableDevice):
+        endpoints.friendly_name(raw)
+
+
+def _numbered(i: int, kind: str = "camera", name: str | None = None) -> Device:
+    return Device(
+        id=f"dev_{i:04d}",
+        name=name or f"Cam {i:04d}",
+        kind=kind,
+        model="C1",
+        firmware="1",
+        online=True,
+        privacy_mode=False,
+        parent_id="nvr_1" if kind == "nvr_channel" else None,
+        profiles=(P720,),
+    )
+
+
+def test_more_than_300_devices_are_cut_deterministically() -> None:
+    kinds = ["nvr_channel"] * 200 + ["camera"] * 150 + ["doorbell"] * 2
+    devices = [_numbered(i, kind) for i, kind in enumerate(kinds)]
+    kept, dropped = endpoints.select(devices)
+    again, _ = endpoints.select(list(reversed(devices)))
+    assert len(kept) == 300 and dropped == 52
+    assert kept == again
+    assert [d.kind for d in kept[:2]] == ["doorbell", "doorbell"]
+    assert sum(d.kind == "camera" for d in kept) == 150
+
+
+def test_profiles_round_trip_through_the_cookie() -> None:
+    endpoint = endpoints.describe("usr_alice", _numbered(1))
+    assert endpoints.decode_profiles(endpoint["cookie"]) == [P720]
+    assert endpoints.decode_profiles({}) is None
+    assert endpoints.decode_profiles({"profiles": "not json"}) is None
+
+
+def test_the_cookie_carries_stream_profiles_only_and_identifies_no_one() -> None:
+    """docs/privacy.md II: the endpoint cookie is not personal data. Two owners' cameras of the same
+    model get the same cookie, whatever their names and ids; it holds the five profile fields."""
+    alice = endpoints.describe("usr_alice", _numbered(1, name="Alice Front Door"))
+    bob = endpoints.describe("usr_bob", _numbered(2, name="Bob Garage")._replace(firmware="9"))
+    assert alice["endpointId"] != bob["endpointId"]
+    assert alice["cookie"] == bob["cookie"] == {"profiles": '[["RTSP",1280,720,"H264","G711"]]'}

@@ -61,20 +61,6 @@ def tokens(accloud: AccloudServer) -> dict[str, str]:
     return {user: accloud.issue_token(user)["access_token"] for user in ("alice", "bob")}
 
 
-def directive(
-    namespace: str,
-    name: str,
-    token: str | None,
-    *,
-    endpoint_id: str | None = None,
-    cookie: dict[str, str] | None = None,
-    payload: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The hand-written tests' spelling of devstack.directives.directive (left until they are tables)."""
-    endpoint = None if namespace == "Alexa.Discovery" else {"endpointId": endpoint_id, "cookie": cookie}
-    return directives.directive(namespace, name, token, endpoint=endpoint, payload=payload)
-
-
 def invoke(event: dict[str, Any], schema: AlexaSchema, payload_version: str = "3") -> dict[str, Any]:
     """Run the Lambda entry point and insist the answer is valid Alexa: schema, the correlationToken
     echoed, the payloadVersion, a UUID4 messageId."""

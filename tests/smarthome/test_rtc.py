@@ -12,9 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack import directives
 from devstack.echo_client import EchoShowClient
 from devstack.webrtc_peer import WebRTCPeerHost
-from tests.smarthome.conftest import directive, discover, invoke
+from tests.smarthome.conftest import discover, invoke
 
 NAMESPACE = "Alexa.RTCSessionController"
 
@@ -32,16 +33,6 @@ def rtc_cloud(accloud, peer_host):
     accloud.set_answerer(None)
 
 
-def offer_directive(token: str, endpoint_id: str, session_id: str, sdp: str) -> dict:
-    return directive(
-        NAMESPACE,
-        "InitiateSessionWithOffer",
-        token,
-        endpoint_id=endpoint_id,
-        payload={"sessionId": session_id, "offer": {"format": "SDP", "value": sdp}},
-    )
-
-
 def test_echo_show_receives_frames_through_the_skill(
     rtc_cloud, tokens, alexa_schema, peer_host, caplog
 ) -> None:
@@ -49,11 +40,15 @@ def test_echo_show_receives_frames_through_the_skill(
     (rtc,) = [c for c in endpoint["capabilities"] if c["interface"] == NAMESPACE]
     assert rtc["configuration"]["isFullDuplexAudioSupported"] is True
     session = str(uuid.uuid4())
+
+    def session_directive(name: str) -> dict:
+        return directives.directive(
+            NAMESPACE, name, tokens["alice"], endpoint=endpoint, payload={"sessionId": session}
+        )
+
     with EchoShowClient() as echo:
         offer = echo.create_offer(audio=True)
-        answer = invoke(
-            offer_directive(tokens["alice"], endpoint["endpointId"], session, offer), alexa_schema
-        )
+        answer = invoke(directives.offer(tokens["alice"], endpoint, offer, session), alexa_schema)
         assert answer["event"]["header"]["name"] == "AnswerGeneratedForSession"
         sdp = answer["event"]["payload"]["answer"]["value"]
         assert "a=candidate" in sdp  # complete answer: Alexa does not trickle ICE
@@ -61,29 +56,11 @@ def test_echo_show_receives_frames_through_the_skill(
         assert echo.wait_for_frames(5, timeout=15) >= 5
         assert echo.wait_for_audio_frames(5, timeout=10) >= 5  # the doorbell talks back
 
-        connected = invoke(
-            directive(
-                NAMESPACE,
-                "SessionConnected",
-                tokens["alice"],
-                endpoint_id=endpoint["endpointId"],
-                payload={"sessionId": session},
-            ),
-            alexa_schema,
-        )
+        connected = invoke(session_directive("SessionConnected"), alexa_schema)
         assert connected["event"]["payload"] == {"sessionId": session}
         assert rtc_cloud.rtc_sessions(_device_of(rtc_cloud, "Front Door"))[session] == "connected"
 
-        gone = invoke(
-            directive(
-                NAMESPACE,
-                "SessionDisconnected",
-                tokens["alice"],
-                endpoint_id=endpoint["endpointId"],
-                payload={"sessionId": session},
-            ),
-            alexa_schema,
-        )
+        gone = invoke(session_directive("SessionDisconnected"), alexa_schema)
         assert gone["event"]["header"]["name"] == "SessionDisconnected"
         assert session not in peer_host.active_sessions()
     assert offer[:20] not in caplog.text and "a=candidate" not in caplog.text
