@@ -27,6 +27,11 @@ const SPACELESS_LANGUAGES = ["ja"];
 const PUNCTUATION = /[?!.,、。？！「」-]/g; // speech recognition writes none; a hyphen is a space (5.)
 const HYPHEN = /\s*-\s*/g;
 
+// What speech recognition hands over for ``say``: no punctuation, single spaces.
+function heardText(say) {
+  return say.replace(PUNCTUATION, " ").replace(/\s+/g, " ").trim();
+}
+
 function openCustomSlots() {
   const enumerated = core.SlotType.prototype.match;
   core.SlotType.prototype.match = function match(value) {
@@ -140,15 +145,14 @@ async function main() {
       let routed = null;
       if (step.type === "route") {
         // Only the model's understanding: the intent and slot values the utterance gets, nothing sent.
-        const heard = new core.Utterance(alexa.context().interactionModel(), step.say);
+        const heard = new core.Utterance(alexa.context().interactionModel(), heardText(step.say));
         exchanges.push({ step, routed: heard.matched() ? heard.intent() : null, slots: heard.matched() ? heard.toJSON() : {} });
         continue;
       }
       if (step.type === "launch") {
         request = alexa.request().launch();
       } else {
-        const said = step.say.replace(PUNCTUATION, " ").replace(/\s+/g, " ").trim();
-        const heard = new core.Utterance(alexa.context().interactionModel(), said);
+        const heard = new core.Utterance(alexa.context().interactionModel(), heardText(step.say));
         routed = heard.matched() ? heard.intent() : "AMAZON.FallbackIntent";
         request = alexa.request().intent(routed).slots(heard.matched() ? heard.toJSON() : {});
       }
