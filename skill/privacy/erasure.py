@@ -1,30 +1,8 @@
 """The one erasure code path: every trigger that deletes user data comes through here.
 
-Three scopes, smallest first:
-
-* ``erase_grant``: only the Login-with-Amazon grant on one account link (the link stays);
-* ``erase_alexa_link`` / ``erase_alexa_user``: the account link(s) of one Alexa account, and the
-  user's whole partition when no other Alexa account stays linked to that ZOSI account;
-* ``erase_account``: the user's whole partition (one Query + batch delete), behind an erasure
-  fence (``models.fence``): raised before anything is deleted and marked completed afterwards,
-  so a request that began before the erasure completed cannot write the user back.
-
-A link whose Alexa account is unknown (AcceptGrant arrived, its SkillAccountLinked never did, or
-the recorded Alexa user key is not one) is *unidentified*: no Alexa account can ask for it per
-link. It goes with the last identified link of its ZOSI account (then the whole partition goes),
-and ``skill.privacy.retention`` erases it once ``unidentified_link_grace_hours`` passed.
-
-Each call logs one erasure record without personal data: the pseudonymous log key of the user
-(``pseudonyms.log_key``), the trigger, the scope, how many items went and when.
-
-Where the skill stays enabled for the user (voice "delete my data", operator CLI, ACCloud
-``account.deleted``), Alexa must first hear a DeleteReport for the user's endpoints. The caller
-passes ``notify_alexa(user_key)`` (the proactive side's sender); it runs before anything is
-deleted, while the grant it needs still exists, and its failure never blocks the erasure. Called
-as ``notify_alexa(user_key)`` it reports to every link of the user that takes events; called with
-``only_links=`` to those links only: the link that goes alone (its Alexa account keeps the skill),
-or, where the trigger says the skill was disabled, the unidentified links erased along with it.
-"""
+One path means one place that fences, reports to Alexa first and logs the erasure record. Scopes,
+unidentified links and ``notify_alexa``: docs/architecture.md, "The erasure path"; the triggers:
+docs/privacy.md, V.2."""
 
 from __future__ import annotations
 

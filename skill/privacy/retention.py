@@ -1,26 +1,8 @@
 """The daily retention job: what no request will ever erase, it does.
 
-* Inactive accounts: no activity for ``ZOSI_INACTIVITY_ERASE_DAYS``. Activity is recorded on the
-  profile by linking (AcceptGrant, the first SkillAccountLinked), opening the skill by voice, and
-  ACCloud webhook deliveries for the user's devices (at most once a day). Stream directives
-  deliberately write nothing, so no DeleteReport is sent: live view needs no stored data and
-  keeps working for an erased account; only proactive events stop until the user links again
-  (docs/privacy.md, "Inactive accounts").
-* Unidentified links: no Alexa account was ever named for them (SkillAccountLinked never came)
-  within ``ZOSI_UNIDENTIFIED_LINK_GRACE_HOURS`` of linking, so no Alexa account can erase them
-  per link. Each goes after a DeleteReport through its own grant (its Alexa account may still
-  show the cameras); the partition goes with it when no identified link (or unidentified link
-  still in its grace period) remains.
-* Headless partitions: endpoint rows or sessions with neither a link nor a profile, what an
-  erasure cut short after its first batch leaves (``store.erase_user`` deletes links and the
-  profile first), e.g. a "delete my data" that ran out of the voice deadline. No live account
-  looks like this: discovery indexes endpoints only for users with a link.
-
-Expired short-lived rows need no job: DynamoDB's TTL removes them and every read ignores them
-once expired.
-
-Runs from the scheduled rule in template.yaml through ``lambda_handler.retention``.
-"""
+Inactive accounts, unidentified links past their grace period and partitions an erasure left
+headless (docs/privacy.md, "Retention" and V.2). Runs from the scheduled rule in template.yaml
+through ``lambda_handler.retention``."""
 
 from __future__ import annotations
 

@@ -1,25 +1,8 @@
 """What the voice model answers, one function per request type or intent (table at the bottom).
 
-Every function takes the request's ``Turn`` and returns its response. ACCloud and storage
-failures are not caught here: they reach the one exception handler in ``skill.voice.dispatch``.
-Texts are rendered plain and escaped by ``Turn.answer``.
-
-Choices worth knowing:
-
-* Launch announces a privacy-policy version newer than the one on the user's profile, with a
-  card linking the policy, and then records the new version as accepted. The policy (preamble,
-  section VII) treats continued use after notice as acceptance, so the notice is given once; the
-  card keeps the link in the Alexa app. A user without a profile (never linked via the skill
-  event, or erased on request) gets no notice and nothing is stored by the launch.
-* Privacy answers and "delete my data" also work without a linked account: they use the keyed
-  Alexa userId recorded at linking, so data stays reachable after an unlink in the Alexa app.
-* "Delete my data" says what it erased: everything, or only this Alexa account's link while other
-  identified Alexa accounts keep the ZOSI account's rows (and how many). An erasure that would
-  outlast the voice deadline keeps running after the answer, which then says it has started.
-* Listing several cameras, or asking for the status without a name, continues with "which
-  camera?" (``Dialog.ElicitSlot`` on ``CameraStatus``) and loads the user's camera names as
-  dynamic entities for the answer.
-"""
+Failures are left to the one exception handler in ``skill.voice.dispatch``; the choices worth
+knowing (policy notice, answers without a linked account, truthful erasure) are in
+docs/architecture.md, "Voice handlers"."""
 
 from __future__ import annotations
 

@@ -1,22 +1,7 @@
 """Alexa Skill Events (``AlexaSkillEvent.*``): account linking, disabling, permission changes.
 
-They arrive in the custom envelope without a session and need no speech, so they are handled
-here on the raw event, before (and without loading) ask-sdk. The answer is the minimal
-response envelope. Failures that a redelivery could fix (DynamoDB, ACCloud unreachable) are
-raised, so the invocation fails visibly; events that can never succeed (malformed, a token
-ACCloud rejects) are logged and answered.
-
-* SkillEnabled: nothing is stored (the user has not linked or consented yet).
-* SkillAccountLinked: the access token in the body names the ACCloud user and link; the link
-  records the keyed hash of the Alexa userId (so SkillDisabled can find it) and the profile
-  records consent time and the current policy version. Earlier links of the same Alexa account
-  are obsolete after a relink and are erased. If the user's data was erased while the event was
-  in flight (SkillDisabled overtaking it), nothing is recorded (``store.ErasedDuringRequest``).
-* SkillDisabled: that Alexa account's links go, and the whole partition when no identified link
-  of another Alexa account remains (unidentified links go with it, after their DeleteReport).
-* SkillPermissionAccepted / SkillPermissionChanged: without ``alexa::async_event:write`` the LWA
-  grant is deleted and the permission recorded as withdrawn; the link stays.
-"""
+Handled on the raw event, before (and without loading) ask-sdk: they need no session or speech.
+What each event stores or erases: docs/architecture.md, "Skill events"."""
 
 from __future__ import annotations
 
