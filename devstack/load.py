@@ -817,6 +817,7 @@ def _collect(results: Any, count: int, answered: Any, events: int, timeout: floa
                 if time.monotonic() > give_up:
                     raise
             progress.update(answered.value - progress.n)
+        progress.refresh()  # tqdm skips draws within its mininterval: the last count is always shown
     return collected
 
 

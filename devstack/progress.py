@@ -36,3 +36,4 @@ def stages(total: int, description: str) -> Iterator[Callable[[str], None]]:
 
         yield start
         progress.update(begun - progress.n)
+        progress.refresh()  # tqdm skips draws within its mininterval: the finished bar is always shown
