@@ -222,3 +222,11 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
 def log(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
     """Log ``message`` with structured ``fields`` (scrubbed like everything else)."""
     logger.log(level, message, extra={"fields": fields} if fields else None)
+
+
+def log_failure(
+    logger: logging.Logger, level: int, message: str, exc: BaseException | None, **fields: Any
+) -> None:
+    """``log`` plus the summary of ``exc`` (type, frames and, for a failed native import, what the
+    module was built for), never its message."""
+    logger.log(level, message, exc_info=exc, extra={"fields": fields} if fields else None)

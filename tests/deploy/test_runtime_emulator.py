@@ -256,15 +256,22 @@ def test_a_package_for_the_other_architecture_logs_which_module_and_platform(
     emulator = Emulator(FOREIGN_PACKAGE, journey.stack.env())
     try:
         answer = emulator.invoke(directives.discover(journey.token))
+        spoken = emulator.invoke(
+            envelopes.launch(token=journey.token, skill_id=journey.stack.env()["ZOSI_SKILL_ID"])
+        )
         records = emulator.function_records()
     finally:
         emulator.stop()
 
     alexa_schema.assert_valid(answer)
     assert answer["event"]["payload"]["type"] == "INTERNAL_ERROR"
-    (failure,) = [r for r in records if r["level"] == "ERROR"]
-    assert failure["exception"]["type"] == "ImportError", failure
-    native = failure["exception"]["native_module"]
+    assert envelopes.response_errors(spoken) == []
+    assert envelopes.spoken(spoken).startswith("Sorry, something went wrong")
+    failures = [r for r in records if r["level"] == "ERROR"]
+    assert [r["logger"] for r in failures] == ["skill.smarthome.dispatch", "skill.voice.dispatch"], failures
+    assert [r["exception"]["type"] for r in failures] == ["ImportError", "ImportError"], failures
+    native = failures[0]["exception"]["native_module"]
+    assert failures[1]["exception"]["native_module"] == native
     host_machine = platform.machine()
     assert native["host"] == f"linux_{host_machine}"
     assert native["file_arch"] not in (host_machine, "unreadable", "not ELF")
