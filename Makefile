@@ -74,8 +74,8 @@ template-check: deps
 # aws-sam-cli, run by awslambdaric on the Lambda's Python 3.12, against the local stack; and a package
 # of the other architecture, whose native import failure must be logged as one JSON line
 # (tests/deploy/test_runtime_emulator.py, docs/deploy.md "The real runtime, without Docker").
-HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
-FOREIGN_ARCH := $(if $(filter arm64,$(HOST_ARCH)),x86_64,arm64)
+# HOST_ARCH is defined with build-host below (recursive here, so the order does not matter).
+FOREIGN_ARCH = $(if $(filter arm64,$(HOST_ARCH)),x86_64,arm64)
 RUNTIME_CHECK_DIR := $(CURDIR)/.aws-sam/runtime-check
 RUNTIME_VENV := .venv-runtime
 SAM_VENV := .venv-sam
