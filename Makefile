@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help deps voice-client ask-cli ask-check test test-fast demo local lint typecheck bench template-check clean
+.PHONY: help deps voice-client ask-cli ask-check test test-fast demo local lint typecheck bench template-check runtime-check clean
 
 help:
 	@echo "make demo            the whole story on the embedded local stack (no AWS account)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench           the performance benchmark with its budgets"
 	@echo "make template-check  cfn-lint, sam validate --lint and sam build, offline"
 	@echo "make ask-check       the pinned ASK CLI's ask deploy finds and uploads the skill package (offline)"
+	@echo "make runtime-check   the built package under the Lambda Runtime Interface Emulator, no Docker"
 	@echo "make local           run the local stack until interrupted"
 	@echo "make build-host      sam build for this machine's CPU, then run a Discover through the package"
 
@@ -69,8 +70,42 @@ bench: deps
 template-check: deps
 	bash .ci/template-check
 
+# The host-architecture package under the Lambda Runtime Interface Emulator that ships in the pinned
+# aws-sam-cli, run by awslambdaric on the Lambda's Python 3.12, against the local stack; and a package
+# of the other architecture, whose native import failure must be logged as one JSON line
+# (tests/deploy/test_runtime_emulator.py, docs/deploy.md "The real runtime, without Docker").
+# HOST_ARCH is defined with build-host below (recursive here, so the order does not matter).
+FOREIGN_ARCH = $(if $(filter arm64,$(HOST_ARCH)),x86_64,arm64)
+RUNTIME_CHECK_DIR := $(CURDIR)/.aws-sam/runtime-check
+RUNTIME_VENV := .venv-runtime
+SAM_VENV := .venv-sam
+
+# The same venv and stamp as .ci/template-check's, so either reuses the other's.
+$(SAM_VENV)/.requirements-sam.sha256: requirements-sam.txt
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	sha256sum requirements-sam.txt | cut -d' ' -f1 >$@
+
+$(RUNTIME_VENV)/.installed-stamp: requirements-runtime.txt
+	@test -n "$(LAMBDA_PYTHON)" || { echo "no Python 3.12 found: install one (e.g. 'pyenv install 3.12') or set LAMBDA_PYTHON=/path/to/python3.12" >&2; exit 1; }
+	rm -rf $(RUNTIME_VENV)
+	$(LAMBDA_PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-runtime.txt
+	@touch $@
+
+runtime-check: deps $(SAM_VENV)/.requirements-sam.sha256 $(RUNTIME_VENV)/.installed-stamp
+	rm -rf "$(RUNTIME_CHECK_DIR)"
+	LAMBDA_ARCH=$(HOST_ARCH) $(MAKE) --no-print-directory build-SkillFunction ARTIFACTS_DIR="$(RUNTIME_CHECK_DIR)/$(HOST_ARCH)"
+	LAMBDA_ARCH=$(FOREIGN_ARCH) $(MAKE) --no-print-directory build-SkillFunction ARTIFACTS_DIR="$(RUNTIME_CHECK_DIR)/$(FOREIGN_ARCH)"
+	rie=$$(ls $(SAM_VENV)/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$(HOST_ARCH)) && \
+	  ZOSI_RUNTIME_CHECK_RIE="$(CURDIR)/$$rie" ZOSI_RUNTIME_CHECK_PYTHON="$(CURDIR)/$(RUNTIME_VENV)/bin/python" \
+	  ZOSI_RUNTIME_CHECK_PACKAGE="$(RUNTIME_CHECK_DIR)/$(HOST_ARCH)" \
+	  ZOSI_RUNTIME_CHECK_FOREIGN_PACKAGE="$(RUNTIME_CHECK_DIR)/$(FOREIGN_ARCH)" \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_runtime_emulator.py
+
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
+	rm -rf $(VENV) .venv-sam $(RUNTIME_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
 # ---- Lambda package: `sam build` runs these (template.yaml, "Metadata: BuildMethod: makefile") with
 # ARTIFACTS_DIR set. The package is lambda_handler.py, skill/, models/ (devstack/ is dev-only and never copied)
 # and requirements.txt's wheels for the python3.12 arm64 runtime, plus bytecode compiled by a 3.12

@@ -33,6 +33,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "skill.secrets",
         "skill.secrets_extension",
         "skill.coldstart",
+        "skill.native_imports",
         "skill.metrics",
         # The redacting logger: stdlib only, and everything logs through it, the plumbing included.
         "skill.privacy.logs",

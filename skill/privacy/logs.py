@@ -9,7 +9,8 @@ record before formatting:
 * any string that looks like a URL, an LWA/bearer token, an SDP body or an e-mail address is
   replaced wherever it appears, including inside the message text;
 * exceptions are logged as type and stack frames only, never their message (which could hold
-  a value).
+  a value); a failed import of a compiled module adds what it was built for
+  (``skill.native_imports``), which the message would have hidden.
 
 stdlib logging on purpose: aws-lambda-powertools' Logger would add ~32 ms of CPU to a cold start
 over this module (measured, docs/performance.md "Powertools: measured, not adopted") and does not
@@ -138,11 +139,18 @@ class RedactionFilter(logging.Filter):
         if fields is not None:
             record.fields = scrub(fields)
         if record.exc_info and record.exc_info[0] is not None:
-            exc_type, _, tb = record.exc_info
+            exc_type, exc, tb = record.exc_info
             frames = [
                 f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in traceback.extract_tb(tb)
             ]
-            record.exception_summary = {"type": exc_type.__name__, "frames": frames[-8:]}
+            summary: dict[str, Any] = {"type": exc_type.__name__, "frames": frames[-8:]}
+            if exc is not None:
+                from skill import native_imports  # an error path: its import waits until needed
+
+                native = native_imports.diagnose(exc)
+                if native:  # the module and the platforms, never the message (it names paths)
+                    summary["native_module"] = scrub(native)
+            record.exception_summary = summary
             record.exc_info = None
             record.exc_text = None
         return True
@@ -214,3 +222,11 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
 def log(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
     """Log ``message`` with structured ``fields`` (scrubbed like everything else)."""
     logger.log(level, message, extra={"fields": fields} if fields else None)
+
+
+def log_failure(
+    logger: logging.Logger, level: int, message: str, exc: BaseException | None, **fields: Any
+) -> None:
+    """``log`` plus the summary of ``exc`` (type, frames and, for a failed native import, what the
+    module was built for), never its message."""
+    logger.log(level, message, exc_info=exc, extra={"fields": fields} if fields else None)

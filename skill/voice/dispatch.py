@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from skill import bounded, http, warm
 from skill.config import settings
-from skill.privacy.logs import correlation_id, log
+from skill.privacy.logs import correlation_id, log, log_failure
 from skill.voice import skill_events
 
 if TYPE_CHECKING:
@@ -66,10 +66,11 @@ def handle(
             return skill_events.handle(event)
         except Exception as exc:
             # Raised so the invocation fails and a redelivery can retry; the message names no data.
-            log(
+            log_failure(
                 _log,
                 logging.ERROR,
                 "skill event failed",
+                exc,
                 event_name=request_type,
                 error_code=type(exc).__name__,
             )
@@ -80,10 +81,11 @@ def handle(
             answer = voice_skill()(event, context)
     except Exception as exc:
         # ask-sdk could not read the envelope (or failed outside its handlers): still an answer.
-        log(
+        log_failure(
             _log,
             logging.ERROR,
             "voice request failed outside the skill",
+            exc,
             request_type=request_type,
             error_code=type(exc).__name__,
         )
@@ -238,10 +240,12 @@ def _build() -> LambdaHandler:
             return True
 
         def handle(self, handler_input: HandlerInput, exception: Exception) -> Response:
-            log(
+            expected = isinstance(exception, contract.CloudError)
+            log_failure(
                 _log,
-                logging.WARNING if isinstance(exception, contract.CloudError) else logging.ERROR,
+                logging.WARNING if expected else logging.ERROR,
                 "voice request failed",
+                None if expected else exception,
                 request_type=request_type_of(handler_input),
                 intent_name=intent_name_of(handler_input),
                 error_code=type(exception).__name__,
