@@ -1,24 +1,9 @@
 """Cold start: fresh interpreter processes, the subject against the floor, measured the same way.
 
-Each run starts ``python bench/child.py <mode>`` with the stack's environment. The parent reads
-``time.perf_counter()`` just before spawning; the child reads it on the first line of its body and
-after each step (CLOCK_MONOTONIC is one clock for every process on the machine). So
-
-* ``start``: spawn to the child's first line (fork/exec, interpreter and site start-up; the same
-  for floor and subject),
-* ``body``: first line to ready (the floor: botocore imported and a DynamoDB client created; the
-  subject: ``lambda_handler`` imported and its job's events answered - ``SUBJECTS``: the first
-  Discover and InitializeCameraStreams, or a first InitializeCameraStreams or
-  InitiateSessionWithOffer alone),
-* ``total = start + body``, the figure the ratio uses,
-* ``cpu``: the child's CPU time (all threads) from exec to ready, ``time.process_time``.
-
-Floor and subject runs alternate, after one discarded warm-up run of each (which also leaves the
-bytecode cache warm, as a built package has it). The budget's ratio is the median over the pairs
-of subject total / floor total (see ``measure``); the CPU ratio is reported beside it, since CPU
-time does not move with the waits that other load on the machine adds to the loopback round
-trips. The child ends with ``os._exit``: a Lambda container is frozen after init, never torn
-down, so teardown is not part of a cold start.
+The parent reads ``time.perf_counter()`` just before spawning ``bench/child.py``; the child reads
+it on its first line and after each step (CLOCK_MONOTONIC is one clock for every process), so
+start-up counts alike for floor and subject. The budget is the median over alternating pairs of
+subject total / floor total. Details: docs/performance.md, "Method", "Cold start".
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The deployment package: a runnable copy for the cold-start and memory children, and its size.
 
-``build(dest)`` makes what Lambda's ``/var/task`` holds, for this machine's interpreter: the pinned
-``requirements.txt`` (``pip install --no-deps --no-compile --target``; the pins are complete) and
-the app code (``lambda_handler.py``, ``skill/`` without the dev-only ``devstack/``, ``models/``).
-The children run on it alone (``python -I -S``: no site-packages, nothing else on ``sys.path``), so
-a cold start pays for exactly what the function ships, not for the dev venv's extras (pyOpenSSL,
-which botocore picks up when present, costs ~80 ms here; the editable-install finder ~35 ms). The
-installed requirements are cached per requirements.txt hash under bench/results/ (git-ignored).
-
-``size()`` measures the package ``sam build`` made (``.aws-sam/build/SkillFunction``, arm64,
-bytecode included) when it exists, else the copy above (no bytecode). Both the unpacked size and
-the size of the deflate zip that would be uploaded are reported; the budget applies to the zip,
-which is what Lambda fetches on a cold start. botocore is broken out: it is the biggest dependency,
-and the package keeps only the service models the skill calls (``skill.aws.SERVICES``), as the
-Makefile's build-SkillFunction does. A sam build older than the files that shape the package is
-stale and not measured.
+The children run on the copy alone (``python -I -S``), so a cold start pays for exactly what the
+function ships, not for the dev venv's extras. ``size()`` measures ``sam build``'s package when it
+is current, else the copy; the budget applies to the zip, what Lambda fetches on a cold start.
+Details: docs/performance.md, "Method", "The package" and "Package size".
 """
 
 from __future__ import annotations

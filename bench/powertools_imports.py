@@ -1,16 +1,8 @@
 """What aws-lambda-powertools would cost a cold start, against the project's own logs module.
 
 Not part of ``python -m bench``: Powertools is no dependency, so it is installed out of the tree
-first (``pip install --target DIR aws-lambda-powertools==X``) and its folder given here:
-
-    .venv/bin/python -m bench.powertools_imports /tmp/pt --runs 21
-
-Each case is a fresh interpreter timing its own import (and construction) from the line before
-to the line after, wall and CPU (``time.process_time``), so interpreter start-up is left out
-of those (the "process wall" column, spawn to exit, keeps it, for the bare interpreter's share);
-cases are interleaved run by run so the machine's load hits each alike. No ``-X importtime``: its
-bookkeeping inflates exactly the many-small-modules imports being compared. Bytecode is cached
-after the first run, as a built package ships it. Results: docs/performance.md, "Powertools".
+first and its folder given here (``.venv/bin/python -m bench.powertools_imports /tmp/pt``).
+Method and results: docs/performance.md, "Powertools: measured, not adopted".
 """
 
 from __future__ import annotations

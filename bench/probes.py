@@ -1,13 +1,8 @@
 """Round trips and CPU time of a request.
 
-* AWS API calls, counted per operation with a botocore ``before-call`` hook on the skill's one
-  botocore session (``skill.aws.session()``, which every later client inherits) and on every client
-  it already holds. ``before-call`` fires once per API call, so retries are not counted as calls.
-* The handler's **own time** is the CPU time of the thread that runs it
-  (``time.thread_time``, CLOCK_THREAD_CPUTIME_ID; the directive paths start no threads): it leaves
-  out every wait - for AWS, ACCloud, Login with Amazon, the Event Gateway, and for the GIL, which
-  the loopback servers running in this same process hold while they answer. Wall time is reported
-  next to it.
+AWS API calls are counted by a botocore ``before-call`` hook (once per call, retries not
+counted); the handler's own time is its thread's CPU time, which leaves out every wait - for
+the upstreams and for the GIL the loopback servers hold. Details: docs/performance.md, "Method".
 """
 
 from __future__ import annotations

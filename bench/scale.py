@@ -1,16 +1,8 @@
 """Discovery at 1, 10, 100 and 300 endpoints (300 is Alexa's per-account limit).
 
-Each size is its own linked account whose ACCloud is answered in-process (``bench.fakes``); the
-endpoint index lives in DynamoDB on the loopback moto server, empty at first. So the first
-discovery writes the whole index (its diff) and every later one reads it in one Query and writes
-nothing. The measuring runs in a fresh interpreter on the package (``bench/child.py scale``), apart
-from the loopback servers: their threads neither compete for its GIL nor show up in its
-allocations. A one-device account is discovered first and not reported, so that the first
-discovery of each size is a warm container's, not the process's cold one.
-
-Reported per size: handler wall time and own (CPU) time, median of the steady runs; the response
-size as Lambda serialises it (``json.dumps``); the peak of Python allocations during one steady
-run (``tracemalloc``); the DynamoDB calls of the first and of a steady discovery.
+The first discovery of each size writes the whole index, every later one reads it in one Query;
+measured in a fresh interpreter on the package, apart from the loopback servers' threads.
+Details: docs/performance.md, "Method", "Discovery scale".
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Warm cost per request kind, and the round trips each makes.
 
-Two ways, both in a warm container (this process, after the stack's set-up requests):
-
-* **in-process**: ACCloud answered by ``bench.fakes.InProcessCloud``. Directives go through
-  ``skill.smarthome.dispatch.handle(event, None, cloud_factory=...)``, voice requests through
-  ``skill.voice.dispatch.handle`` with the same factory. The webhook never calls ACCloud; it runs
-  as is. AWS stays on the loopback moto server and LWA/Event Gateway on their stand-ins.
-* **end to end**: ``lambda_handler.handler`` with every backend on loopback (reference ACCloud).
-
-Each sample is the handler's wall time and its **own** time, the CPU time of the thread running
-it (``bench.probes``). Log lines and metric lines are formatted and redacted as always, into a
-sink that counts their bytes instead of printing them.
+In-process (ACCloud answered by ``bench.fakes.InProcessCloud``) and end to end (every backend on
+loopback), both in a warm container; each sample is wall time and the handler's own CPU time.
+Details: docs/performance.md, "Method", "Warm cost per request".
 """
 
 from __future__ import annotations

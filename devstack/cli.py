@@ -1,17 +1,9 @@
 """``zosi-skill``: the developer's and operator's command line.
 
-zosi-skill local up [--bind ADDRESS]     run the local stack until Ctrl-C (on 127.0.0.1 by default)
-zosi-skill local env [--sam [--host H]]  the running stack's environment; --sam: sam local --env-vars JSON
-zosi-skill local grant-code              a fresh Login with Amazon grant code (for AcceptGrant)
-zosi-skill local ring|motion|person|add|remove|offline|online DEVICE
-                                         make the reference ACCloud send a signed webhook
-zosi-skill local events                  what the Event Gateway stand-in received
-zosi-skill token [USER]                  a fresh ACCloud access token (OAuth code flow)
-zosi-skill invoke FILE|- [--token-from USER] [--print-event]
-                                         run one event through lambda_handler.handler (or print it)
-zosi-skill demo                          the whole story, as a transcript
-zosi-skill privacy export|erase --accloud-user ID
-                                         an operator's access / erasure request
+``local`` drives the dev-only stack (up, env, grant-code, webhook verbs, events, load), ``token``
+and ``invoke`` run the OAuth flow and one event through ``lambda_handler.handler``, ``demo`` tells
+the whole story, ``privacy export|erase`` serves an operator's access or erasure request.
+Every subcommand: README.md, "The ``zosi-skill`` CLI".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Seeded demo accounts for the reference ACCloud server, as plain mutable data.
 
-Two owners: ``alice`` (a doorbell, cameras in every state, two NVRs with channels) and ``bob``
-(one camera, used for "not your device" checks). Every device and user carries the private
-fields a real cloud holds (serial numbers, MACs, Wi-Fi names, LAN IPs, locations, contact data)
-with realistic but fake values: MACs are locally administered (``02:…``), phones are in the
-fictional 555-01xx range, mail domains are reserved example domains.
-
-``demo_seed()`` builds a fresh copy each call (tests mutate it freely); ``inject_fields`` and
-``canary_seed`` overwrite or add fields on every object, e.g. to plant canary values that must
-never show up in logs, storage or anything sent to Amazon.
+``alice`` and ``bob`` carry every private field a real cloud holds, with realistic but fake
+values, so canary tests can prove none of it leaks. ``demo_seed()`` builds a fresh copy per call.
+Details: docs/local-stack.md, "Demo accounts".
 """
 
 from __future__ import annotations

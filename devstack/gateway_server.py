@@ -1,26 +1,9 @@
 """Alexa Event Gateway stand-in for development and tests: ``POST .../v3/events`` on 127.0.0.1.
 
-Dev only. Behaves like the gateway as far as the skill can tell:
-
-* ``Authorization: Bearer <token>`` must satisfy ``token_is_valid`` (the LWA stand-in's
-  ``is_valid_access_token``), else 401 ``INVALID_ACCESS_TOKEN_EXCEPTION``; the token in the
-  message's scope must be the same token (else 400);
-* every message is validated against Amazon's official schema plus the project schemas
-  (:class:`MessageSchemas`, also the test oracle behind tests/alexa_schema.py); an invalid one
-  answers 400 ``INVALID_REQUEST_EXCEPTION``, a body over 256 KB 413;
-* a valid one answers 202 with an empty body.
-
-One server serves every region: ``url_for("EU")`` is ``http://127.0.0.1:<port>/EU/v3/events``, and
-each record notes the region it arrived for. Everything received is recorded
-(:meth:`GatewayServer.received`, :meth:`GatewayServer.messages`). :meth:`GatewayServer.fail_next`
-queues forced answers (401, 403 with its ``payload.code``, 429, 5xx, ...), consumed one request
-at a time before any other check.
-
-Admin endpoints (for the ``zosi-skill`` CLI in another process): ``GET /_admin/events`` (JSON
-lines, scope tokens redacted), ``DELETE /_admin/events``, ``POST /_admin/fail``
-``{"status": 403, "code": "SKILL_DISABLED_EXCEPTION", "times": 1, "region": "EU"}`` (code, times
-and region optional). Request logging is off:
-messages carry tokens.
+Dev only. Behaves like the gateway as far as the skill can tell: bearer and scope token checked,
+every message validated against Amazon's schema plus the project schemas, forced answers queued
+by ``fail_next``. Request logging is off: messages carry tokens.
+Details: docs/local-stack.md, "Event Gateway stand-in".
 """
 
 from __future__ import annotations

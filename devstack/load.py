@@ -1,32 +1,9 @@
 """``zosi-skill local load``: a directive and webhook mix through the local stack, from several processes.
 
-Dev only, loopback only, bounded in count and time. The parent starts the embedded stack (moto's
-server, the reference ACCloud, the LWA and Event Gateway stand-ins, all on 127.0.0.1), links
-every load account the way Alexa does (OAuth at ACCloud, SkillAccountLinked, AcceptGrant,
-Discover) and plans the work. Each worker process is one warm Lambda container: it calls
-``lambda_handler.handler`` in-process against the shared stack.
-
-* Directives: Discover, InitializeCameraStreams (RTSP), ReportState - as Alexa sends them.
-* Webhooks: doorbell.pressed and motion.detected/cleared, signed with the stack's webhook secret
-  and handed to the handler as the API Gateway HTTP API (payload 2.0) event the front would
-  build. Not through the HTTP front: the front runs the handler in the parent process, which
-  would make the workers mere HTTP clients. A share of webhook ids is delivered twice, from
-  different processes, as ACCloud's retries are.
-
-The run passes only with 0 errors and 0 lost writes: every answer is the one a valid request
-gets (no ErrorResponse, Discover lists the account's endpoints, webhooks answer 202 or 200
-"duplicate"); every webhook id is accepted exactly once and reaches the Event Gateway exactly
-once; a dedupe claim exists for each; every account's endpoint index equals its device set and
-its grant is still there. ``run`` (the CLI entry) exits 1 otherwise.
-
-Where the stand-ins would measure themselves rather than the skill, the run makes them behave as
-the real services do: moto's server is serialized (``serialized_moto``: DynamoDB applies
-conditional writes atomically, moto's threads do not) and its Query reads one partition
-(``partition_scoped_queries``: moto scans the whole table); the Event Gateway stand-in checks a
-sample of messages against Alexa's schema (``SampledSchemas``; ``--validate-all`` checks all).
-
-Measured on the 2-core development machine: the default run (10,000 requests, 2 processes) takes
-about 2 minutes, ~90 requests/s.
+Dev only, loopback only, bounded in count and time; each worker process is one warm Lambda
+container. The run passes only with 0 errors and 0 lost writes, and makes the stand-ins behave as
+the real services where they would otherwise measure themselves (serialized moto, sampled schemas).
+Details: docs/local-stack.md, "The load run".
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Login with Amazon stand-in for development and tests: ``POST /auth/o2/token`` on 127.0.0.1.
 
-Behaves like LWA's token endpoint for the Alexa skill-messaging client:
-
-* ``grant_type=authorization_code``: codes come from :meth:`LwaServer.issue_grant_code` (what
-  Alexa puts in an AcceptGrant directive), are single-use and expire after ``code_ttl`` seconds;
-  a reused or expired code answers 400 ``invalid_grant``.
-* ``grant_type=refresh_token``: new access token; with ``rotate_refresh_tokens`` (default) also
-  a new refresh token, and the old one stops working (reuse -> ``invalid_grant``). Revoked
-  grants (:meth:`revoke_all`) answer ``invalid_grant``.
-* client authentication by form fields (or HTTP Basic); a wrong client answers 401 ``invalid_client``.
-
-Access tokens look like LWA's (``Atza|…``, ~360 characters) and really expire after
-``access_token_ttl`` seconds of the server's clock. :meth:`is_valid_access_token` lets the Event
-Gateway stand-in check bearers. Test hooks: request counters, :meth:`fail_next`, :meth:`respond_next`,
-``delay_seconds``, :meth:`advance` (move the server's clock). Request logging is off: bodies carry secrets.
+Behaves like LWA's token endpoint for the skill-messaging client: single-use expiring codes,
+rotating refresh tokens, ``invalid_grant`` / ``invalid_client`` as LWA answers them, tokens that
+really expire. Request logging is off: bodies carry secrets.
+Details: docs/local-stack.md, "Login with Amazon stand-in".
 """
 
 from __future__ import annotations

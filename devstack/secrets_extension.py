@@ -1,19 +1,8 @@
 """Stand-in for the AWS Parameters and Secrets Lambda Extension, on 127.0.0.1. Dev only.
 
-Serves ``GET /secretsmanager/get?secretId=<id>`` the way the extension does in Lambda:
-
-* the caller must send ``X-Aws-Parameters-Secrets-Token`` equal to the container's
-  ``AWS_SESSION_TOKEN`` (``token``); a missing or wrong one answers 401, ``X-Amzn-Errortype:
-  AccessDeniedException``, body ``bad session token or header key``;
-* a missing ``secretId`` answers 400 ``BadRequestException``; other paths 404;
-* the value comes from Secrets Manager (here moto's, through botocore in the stack's process) as
-  GetSecretValue JSON (``ARN``, ``Name``, ``VersionId``, ``SecretString``, ``VersionStages``,
-  ``CreatedDate``), cached per secret for ``ttl_seconds`` (``SECRETS_MANAGER_TTL``) of its clock;
-* Secrets Manager's errors pass through as 400 with their type in ``X-Amzn-Errortype``
-  (``ResourceNotFoundException`` ...); Secrets Manager unreachable answers 502.
-
-Test hooks: ``requests`` (secret ids asked for, in order), ``fail_next(status)``, ``advance``
-(move the cache's clock). Request logging is off: answers carry secrets.
+Serves ``GET /secretsmanager/get?secretId=<id>`` from moto's Secrets Manager with the real
+extension's token check, cache and error codes. Request logging is off: answers carry secrets.
+Details: docs/local-stack.md, "Secrets extension stand-in".
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The embedded local stack: everything the skill talks to, on 127.0.0.1 (or ``bind``), no AWS account.
 
-* moto's server: DynamoDB (the table), KMS (the envelope key), Secrets Manager (the secrets);
-* a stand-in for the AWS Parameters and Secrets Lambda Extension serving those secrets, as the
-  deployed function reads them (``secrets_extension=False``: the botocore fallback instead);
-* the reference ACCloud server (demo accounts, OAuth, streams, a real WebRTC peer, webhooks);
-* a Login with Amazon stand-in and an Alexa Event Gateway stand-in that validates every message;
-* a webhook front that turns ACCloud's signed POSTs into API Gateway events for the handler.
-
-``LocalStack.env()`` is the environment a client needs; ``zosi-skill local up`` prints it and
-writes it to ``.zosi-local.env`` so other commands find the running stack. ``bind`` puts the services
-the function calls (moto, ACCloud, LWA, Event Gateway) on another address, for a container
-(``sam local invoke``); the webhook front and the extension stand-in serve this machine only.
+moto's server, the extension stand-in, the reference ACCloud, the LWA and Event Gateway stand-ins
+and the webhook front. ``LocalStack.env()`` is the environment a client needs; ``bind`` moves the
+services the function calls to another address, for ``sam local invoke``.
+Details: docs/local-stack.md, "The embedded stack".
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """A local stand-in for API Gateway's HTTP API in front of the webhook: 127.0.0.1, free port.
 
-Dev only. Each request to ``/webhooks/accloud`` becomes an API Gateway HTTP API payload-2.0
-event (lower-cased headers, ``rawPath``, ``requestContext.http``, body as text or base64 like
-API Gateway does) and goes to ``handler(event, context)`` - normally ``lambda_handler.handler`` -
-whose ``statusCode`` / ``headers`` / ``body`` become the HTTP answer. Any method reaches the
-handler (so its 405 is exercised); other paths answer 404 here, as API Gateway would.
-
-:func:`trigger` maps the ``zosi-skill local`` verbs (ring, motion, person, add, remove, offline,
-...) onto the reference ACCloud server, which signs and delivers the webhook through this front.
+Dev only. Each request becomes the payload-2.0 event API Gateway would build and goes to the
+handler; :func:`trigger` maps the ``zosi-skill local`` verbs onto the reference ACCloud server.
+Details: docs/local-stack.md, "Webhook front".
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """The camera side of a real WebRTC session, for the reference ACCloud server (development only).
 
-`WebRTCPeerHost` answers Alexa-style SDP offers with an aiortc peer connection that streams a
-moving colour-bar test pattern (and a tone when the device has two-way audio). It is what lets the
-local stack prove the skill's Alexa.RTCSessionController signalling end to end with a real peer.
-
-Properties the skill relies on:
-- Full ICE, no trickle: `answer()` returns only after candidate gathering is complete, so the
-  answer SDP carries every candidate and `a=end-of-candidates`.
-- Loopback only: no STUN/TURN servers (aiortc would otherwise default to a public STUN server) and
-  every ICE gatherer offers a single host candidate on 127.0.0.1 (see `restrict_ice_to_loopback`).
-- Only codecs from the offer: aiortc intersects the offer with what it supports; an offer without a
-  usable video codec is refused with `UnsupportedOfferError` before any connection is kept.
-- Bounded cost: video is capped at 640x360 and 15 fps; sessions that never see `connected()` or
-  outlive `max_duration` are closed by the host's own loop.
-
-Nothing here logs SDP or session ids (SDP holds addresses; the session id is Alexa's).
+`WebRTCPeerHost` answers Alexa-style SDP offers with an aiortc peer: full ICE without trickle,
+loopback candidates only, codecs from the offer only, bounded cost. Nothing here logs SDP or
+session ids. Details: docs/local-stack.md, "WebRTC camera peer".
 """
 
 from __future__ import annotations

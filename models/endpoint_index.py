@@ -1,17 +1,9 @@
 """The endpoint index as discovery reads it: one projected Query through botocore, no pynamodb.
 
-Discovery needs two things from the user's partition: whether an account link exists (only linked
-users get an index) and the capability digest each endpoint was last reported with. Through
-pynamodb (``models.store.account_view``) that costs the pynamodb import on a cold start and a
-model object per item on every discovery; here the Query projects ``sk`` and the digest only and
-the answer becomes one dict. The diff is written by ``models.store.apply_endpoint_diff`` as ever.
-
-The items are taken as DynamoDB sends them. botocore would walk its shape model for every
-attribute value of the answer (its DynamoDB parser checks all ten AttributeValue members of each
-one): for 300 endpoints that was a third of the whole discovery's CPU time. A ``before-parse``
-hook, active only inside ``read_digests``, decodes the JSON body once, hands the items over in
-``customized_response_dict`` (botocore's extension point for this event) and leaves botocore an
-empty object to parse. Errors and any other protocol than JSON go through botocore untouched.
+A cold discovery skips the pynamodb import, and a ``before-parse`` hook hands DynamoDB's items
+over as sent, sparing botocore's per-value shape walk (a third of a 300-endpoint discovery's CPU).
+The diff is written by ``models.store.apply_endpoint_diff`` as ever.
+Details: docs/architecture.md, "Discovery's read of the endpoint index".
 """
 
 from __future__ import annotations

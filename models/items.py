@@ -1,12 +1,9 @@
 """The item kinds of the single table.
 
 Everything about a user sits under ``pk = pseudonyms.user_key(accloud_user_id)``; the sort key
-names the kind. Global short-lived rows (webhook dedupe, erasure fences) have their own partitions. Every
-attribute is declared with purpose, retention and policy clause in ``models.inventory``.
-
-TTL: the table's time-to-live attribute is ``expires_at`` (``TTL_ATTRIBUTE``). Only the
-short-lived kinds may carry it; DynamoDB deletes expired rows late (up to days), so readers treat
-a row whose ``expires_at`` has passed as absent.
+names the kind. Only the short-lived kinds may carry the TTL attribute ``expires_at``, and readers
+treat an expired row as absent (DynamoDB deletes late). Every attribute is declared in
+``models.inventory``. Details: docs/architecture.md, "Storage"; docs/privacy.md, "Retention".
 """
 
 from __future__ import annotations

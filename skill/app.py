@@ -1,13 +1,9 @@
 """Classify an incoming Lambda event and hand it to exactly one side of the skill.
 
-* ``{"directive": ...}``            Smart Home API v3          -> skill.smarthome.dispatch
-* ``{"version", "request", ...}``  custom skill + skill events -> skill.voice (ask-sdk-core)
-* API Gateway HTTP API event        ACCloud webhook            -> skill.proactive.webhook
-
-Each side is imported on first use, so a smart-home cold start never loads ask-sdk.
-Anything else gets a clear error and is logged without its content. ``classify`` looks at
-top-level keys only, so an event of any depth is classified safely; each side bounds its event
-(``skill.bounded``) before it reads further.
+Each side (smart home, voice, webhook) is imported on first use, so a smart-home cold start never
+loads ask-sdk. ``classify`` looks at top-level keys only, so an event of any depth is classified
+safely; each side bounds its event before it reads further.
+Details: docs/architecture.md, "Two functions, four kinds of event".
 """
 
 from __future__ import annotations

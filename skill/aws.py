@@ -1,12 +1,8 @@
-"""AWS clients, created lazily and once per container.
+"""AWS clients, created lazily and once per container, all from one botocore session.
 
-All clients come from one botocore session, so the second client costs a few milliseconds
-instead of a new session's ~50 ms.
-``AWS_ENDPOINT_URL`` (botocore's own setting) points every client at the local stack.
-
-The session's data loader skips one scan (``ServiceNames``): to check that a service name exists,
-botocore lists every one of its ~450 service directories, once for the service model and once for
-the endpoint rules - 25-45 ms of each cold start on the development machine (docs/performance.md).
+The session's data loader skips botocore's scan of ~450 service directories (``ServiceNames``),
+25-45 ms of each cold start. Details: docs/architecture.md, "Two functions, four kinds of
+event"; docs/performance.md, "History".
 """
 
 from __future__ import annotations

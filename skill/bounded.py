@@ -1,12 +1,9 @@
 """Bounded JSON: decode and walk untrusted structures with a depth and a size limit.
 
-Python's json module and every recursive walk (``str``, ``json.dumps``, ask-sdk's deserializer)
-recurse once per nesting level, so a body of 20,000 ``[`` raises RecursionError - no ValueError,
-so no caller's ``except`` catches it - and a huge flat container costs time in every later walk.
-``loads`` decodes text from outside (webhook bodies, endpoint cookies, ACCloud, LWA and Event
-Gateway answers); ``check`` walks what Lambda already decoded (the event itself). Both refuse
-with :class:`OutOfBounds`, a ValueError, so a caller's handling of malformed JSON covers it.
-The walk is iterative: it never recurses, whatever the depth it is handed.
+Python's json module and every recursive walk recurse once per nesting level, so a deep body
+raises RecursionError, which no ``except ValueError`` catches. ``loads`` (text from outside) and
+``check`` (what Lambda already decoded; iterative, never recursing) refuse with
+:class:`OutOfBounds`, a ValueError. Details: docs/reliability.md, "Depth and size limits".
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The cyclic garbage collector across a Lambda container's cold start.
 
-Nearly everything a cold start allocates lives as long as the container: modules, botocore's
-service models and clients, the pseudonym keys, connection pools. CPython's collector would
-traverse that growing heap again and again and find almost nothing to free: on the development
-machine a cold Discover ran ~110 collections, one of them full, for 40-170 ms of its ~300 ms, and
-left ~600 unreachable objects (docs/performance.md, "History").
-
-So collection pauses from the entry module's import until the first invocation has answered.
-Then whatever survived is frozen (``gc.freeze``: moved to a permanent generation that later
-collections never scan) and collection resumes for what warm invocations allocate. The price is
-that the cold start's few cyclic leftovers are frozen too and never freed - a bounded, one-time
-amount per container.
+Nearly everything a cold start allocates lives as long as the container, so collecting it finds
+almost nothing to free (40-170 ms of a ~300 ms cold Discover). Collection pauses until the first
+invocation has answered; then the survivors are frozen (``gc.freeze``) and collection resumes.
+Details: docs/performance.md, "History".
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Secrets from AWS Secrets Manager, fetched on first use and cached per container.
 
-Each secret is a JSON object. Values never reach logs or exceptions.
-
-Where the function runs with the AWS Parameters and Secrets Lambda Extension
-(``settings().secrets_extension_port``), secrets come from it over localhost
-(``skill.secrets_extension``), so a container that only streams never imports botocore. If the
-extension is absent or failing, the read falls back to Secrets Manager through botocore, with a
-warning that names the reason (never a value).
-
-A rotated secret takes effect within ``CACHE_SECONDS`` either way: the extension may hand out a
-value it fetched up to its own TTL ago, so a value read through it is kept here only for the rest.
+Through the Parameters and Secrets Lambda Extension when it is there (a container that only
+streams never imports botocore), otherwise through botocore, with a warning naming the reason.
+A rotated secret takes effect within ``CACHE_SECONDS`` either way; values never reach logs.
+Details: docs/deploy.md, 6.3 and 6.4.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """Client of the AWS Parameters and Secrets Lambda Extension: one GET on localhost, no botocore.
 
-With the extension's layer attached, Lambda runs it beside the function; it serves
-``GET /secretsmanager/get?secretId=<id>`` on ``localhost:<PARAMETERS_SECRETS_EXTENSION_HTTP_PORT>``
-(default 2773) to callers that send the container's session token in
-``X-Aws-Parameters-Secrets-Token``, and answers with Secrets Manager's GetSecretValue JSON, from a
-cache it keeps for ``SECRETS_MANAGER_TTL`` seconds. Errors carry their type in ``X-Amzn-Errortype``.
-
-Over ``skill.http`` (http.client, kept alive, the one retry on a connection the extension closed
-while idle): no urllib3, and botocore (~0.25-0.4 s of a cold start) stays out of a container that
-only streams.
+Over ``skill.http``, so neither urllib3 nor botocore (~0.25-0.4 s of a cold start) is imported
+by a container that only streams. Details: docs/deploy.md, "6.4 Secrets extension".
 """
 
 from __future__ import annotations

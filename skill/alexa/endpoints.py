@@ -1,12 +1,9 @@
 """The one allow-list that turns an ACCloud device into what Amazon receives.
 
-Amazon gets exactly: an opaque endpointId, the user's own camera name, "ZOSI", a description
-from kind and model, display categories, capabilities, the model (ARCHITECTURE IV.1 lists no
-firmware version: the feature does not need it), and a
-cookie with the stream profiles (so the stream path needs no extra lookup; left out when it
-would exceed Amazon's cookie size limit). Never a serial number, MAC, Wi-Fi name, IP, location
-or the ACCloud device id. A device whose name has no letter or digit gets a fallback name
-("ZOSI Camera", "ZOSI Doorbell 2"), see ``fallback_names``.
+Amazon gets an opaque endpointId, the user's camera name, a description, categories,
+capabilities, the model and a cookie with the stream profiles - never a serial number, MAC,
+Wi-Fi name, IP, location, firmware version or the ACCloud device id. Details: docs/privacy.md,
+"What Amazon receives"; fallback names and the cookie limit: docs/architecture.md, "Smart home".
 """
 
 from __future__ import annotations

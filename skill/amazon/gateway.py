@@ -1,20 +1,9 @@
 """Alexa Event Gateway client: send one message to one account link, and act on the answer.
 
-* The URL is ``settings().gateway_url(link region)``; HTTPS only (plain http to loopback in local
-  mode, see ``check_outbound_url``). One connection pool per container.
-* The bearer is the link's Login-with-Amazon access token (``grants.valid_access_token``); the
-  same token goes in the message's scope, so messages are built by a callable taking the token.
-* 202 is success. 401: ``grants.force_refresh`` once, rebuild, retry. 403
-  ``SKILL_DISABLED_EXCEPTION``: the user disabled the skill for that Alexa account - delete the
-  link, and erase the user's partition when no link remains. 403
-  ``INSUFFICIENT_PERMISSION_EXCEPTION``: "Send Alexa Events" was withdrawn - delete the grant.
-  429 and 5xx (and transport failures): up to ``MAX_RETRIES`` resends at least
-  ``RETRY_INTERVAL_SECONDS`` apart, within the caller's deadline. 400, 413 and any other answer:
-  dropped and logged by status and Amazon's error code only.
-* Every outcome but DELIVERED and NO_GRANT counts one ``EventGatewayFailures`` metric; each
-  DELIVERED counts ``EventsDelivered``.
-
-Sleep and clock are injectable so tests exercise the retry schedule without waiting.
+Amazon's answer decides what happens to the link: 401 refreshes the grant once, 403
+SKILL_DISABLED erases the link, 403 INSUFFICIENT_PERMISSION deletes the grant, 429/5xx are
+retried within the caller's deadline, anything else is dropped and logged by status only.
+Details: docs/architecture.md, "Event Gateway client".
 """
 
 from __future__ import annotations

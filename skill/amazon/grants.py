@@ -1,19 +1,9 @@
 """The Login-with-Amazon grant of an account link: store, use, refresh, delete.
 
-The grant (access + refresh token) is stored envelope-encrypted on the ``AccountLink`` row,
-bound to that row. ``valid_access_token`` returns the stored access token while more than
-``REFRESH_MARGIN`` remains, and otherwise refreshes it.
-
-Refreshes are serialized across containers by a lease on the row: a refresher takes the lease
-with a conditional write on the row's version (so it only wins if nobody changed the row since
-it read it), calls LWA once, and stores the new tokens with a write conditioned on still holding
-the lease. Everyone else re-reads until the winner's tokens appear; meanwhile they use the current
-token if it is still good for ``STILL_USABLE``. A new grant (AcceptGrant) or a deletion clears the
-lease, so a slow refresher can never store over them. Whether or not LWA rotates refresh tokens,
-exactly one refresh runs per expiry and the stored refresh token is always the latest one.
-
-LWA ``invalid_grant`` on refresh (the user disabled the skill or withdrew the permission) deletes
-the grant but keeps the link, and the caller gets None.
+The grant is stored envelope-encrypted on its ``AccountLink`` row. Refreshes are serialized
+across containers by a version-conditioned lease on the row, so exactly one refresh runs per
+expiry and the stored refresh token is always the latest one.
+Details: docs/architecture.md, "The grant and its refresh lease".
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Login with Amazon (LWA) token client for the Alexa Event Gateway grant.
 
-``exchange_code`` turns an AcceptGrant authorization code into tokens; ``refresh`` renews them.
-Both POST a form to ``settings().lwa_token_url`` with the skill-messaging client id and secret
-from Secrets Manager (``settings().lwa_secret_id``: ``{"client_id", "client_secret"}``).
-``exchange_code`` takes the time the AcceptGrant directive has left (``time_left``) and the whole
-exchange keeps to it (``skill.http``: a trickling answer is cut), so a slow LWA still leaves the
-skill time to answer Alexa; ``refresh`` keeps to the ambient deadline (the webhook's), at most the
-fixed 2 s connect + 2 s read.
-
-Failures are typed: ``InvalidGrant`` (LWA ``invalid_grant``: the grant is gone for good),
-``LwaRejected`` (any other 4xx, e.g. ``invalid_client``: a configuration problem) and
-``LwaUnavailable`` (timeout, connection error, 429/5xx or an unreadable answer: try later).
-Tokens, codes and the client secret never reach logs, exception messages or reprs.
+``exchange_code`` keeps to the time the AcceptGrant directive has left, so a slow LWA still
+leaves the skill time to answer Alexa. Failures are typed (``InvalidGrant``, ``LwaRejected``,
+``LwaUnavailable``); tokens, codes and the client secret never reach logs, messages or reprs.
+Details: docs/architecture.md, "Login with Amazon".
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """HTTP client for ACCloud over ``skill.http`` (http.client and ssl; no urllib3 to import).
 
-* One connection pool per container (TLS connections are kept alive and reused warm).
-* HTTPS only; plain http only to the local stack in local mode (``check_outbound_url``).
-* Every call fits the directive's deadline as a whole (``skill.http``: the answer is cut when the
-  deadline passes, however slowly ACCloud trickles it), so a stream directive always answers inside
-  Alexa's 6 s budget.
-* At most one retry, only for idempotent reads, only when the deadline leaves room.
-* Failures are classified (contract.InvalidToken, ExpiredToken, NotFound, DeviceOffline,
-  BridgeOffline, PrivacyMode, UnsupportedStream, Transient); messages carry no data.
-  A 401/403 is an auth failure only with ACCloud's RFC 6750 Bearer challenge (``error="invalid_token"``,
-  or ``insufficient_scope``); any other 401/403 (a WAF, CDN or proxy page) is Transient.
+Every call fits the directive's deadline as a whole, so a stream directive answers inside
+Alexa's 6 s budget; at most one retry, for idempotent reads only. A 401/403 is an auth failure
+only with ACCloud's RFC 6750 Bearer challenge; any other (a WAF or proxy page) is Transient.
+Details: docs/architecture.md, "Two functions, four kinds of event" and "Smart home".
 """
 
 from __future__ import annotations

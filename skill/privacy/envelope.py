@@ -1,17 +1,9 @@
 """Envelope encryption of secrets stored in DynamoDB (LWA tokens), bound to the row that holds them.
 
-A 256-bit data key comes from KMS ``GenerateDataKey`` (key ``settings().kms_key_id``) and
-encrypts the secret with AES-GCM. The row's identity (partition key, item kind, sort key) is
-both the KMS EncryptionContext of the data key and part of the AES-GCM associated data, so a
-ciphertext copied to another row - or another user - does not decrypt.
-
-Blob layout (format version 1)::
-
-    0x01 | u16 len | KMS key ARN | u16 len | encrypted data key | 12-byte nonce | AES-GCM ciphertext+tag
-
-Plaintext data keys are cached per row for a few minutes (bounded), so the hourly token refresh
-(decrypt, then re-encrypt the new tokens for the same row) needs no KMS call in a warm container.
-Exceptions and logs never carry plaintext, keys or ciphertext.
+A KMS data key encrypts the secret with AES-GCM; the row's identity is both the KMS
+EncryptionContext and part of the associated data, so a ciphertext copied to another row - or
+another user - does not decrypt. Exceptions and logs never carry plaintext, keys or ciphertext.
+Details (blob layout, data-key cache): docs/privacy.md, "III.3 - Encryption and isolation".
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """Structured JSON logs that cannot carry personal data.
 
-Every line is one JSON object: level, logger, message, correlation id (the directive's
-messageId or the request id), and explicit ``fields``. A redaction filter runs on every
-record before formatting:
-
-* fields whose name says they hold a secret or a personal value (token, uri, sdp, name, ...)
-  are replaced by ``"[redacted]"``;
-* any string that looks like a URL, an LWA/bearer token, an SDP body or an e-mail address is
-  replaced wherever it appears, including inside the message text;
-* exceptions are logged as type and stack frames only, never their message (which could hold
-  a value); a failed import of a compiled module adds what it was built for
-  (``skill.native_imports``), which the message would have hidden.
-
-stdlib logging on purpose: aws-lambda-powertools' Logger would add ~32 ms of CPU to a cold start
-over this module (measured, docs/performance.md "Powertools: measured, not adopted") and does not
-redact anything by itself.
+A redaction filter runs on every record before formatting: secret or personal fields, URLs,
+tokens, SDP and e-mail addresses are replaced, exceptions are logged as type and frames only.
+stdlib logging on purpose: Powertools' Logger costs ~32 ms of cold-start CPU more and redacts
+nothing by itself (docs/performance.md, "Powertools: measured, not adopted").
+Details: docs/privacy.md, "Logs".
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
 """Pseudonymous identifiers: keyed hashes of user ids and opaque, owner-bound endpointIds.
 
-* ``user_key`` / ``alexa_user_key``: HMAC-SHA256 under a secret key, truncated to 128 bits.
-  Stable, not reversible without the key, different for the two id spaces.
-* ``endpoint_id`` / ``device_id_for``: deterministic authenticated encryption (AES-SIV) of the
-  ACCloud device id, with the owner's user key as associated data. The id is stable across
-  discoveries, reveals no serial or MAC, and only decrypts for its owner, so the stream path
-  finds the device without a database read and a foreign endpointId is simply "not yours".
-* ``detection_ref`` / ``detection_id_for``: the same for ACCloud's detection ids
-  (Alexa.DataController), bound to the owner and the camera; ``seal`` / ``unseal`` are the
-  primitive, for other owner-bound values (``skill/privacy/page_tokens.py``).
-
-Keys come from the Secrets Manager secret ``ZOSI_PSEUDONYM_SECRET_ID``:
-``{"user_hash_key": <base64, >= 32 bytes>, "endpoint_key": <base64, 64 bytes>}``.
+User ids become keyed hashes (HMAC-SHA256); device and detection ids become AES-SIV ciphertexts
+bound to their owner, so the stream path finds the device without a database read and a foreign
+endpointId is simply "not yours". Details: docs/privacy.md, "III.3 - Encryption and isolation".
 """
 
 from __future__ import annotations

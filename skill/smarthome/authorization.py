@@ -1,15 +1,9 @@
 """Alexa.Authorization.AcceptGrant: the user allowed the skill to send proactive events.
 
-The grant code is exchanged with Login with Amazon at once (it lives only minutes), the
-tokens are stored envelope-encrypted with the Alexa region this deployment serves, together
-with the user's profile in one DynamoDB transaction (all or nothing), and only then is
-AcceptGrant.Response sent: any failure answers ACCEPT_GRANT_FAILED, never a false
-success (skill.smarthome.dispatch maps every error on this namespace to that type). That includes
-an erasure of the user that overtook the directive (SkillDisabled while the code was being
-exchanged): the fenced writes refuse with ``store.ErasedDuringRequest`` and nothing is stored.
-
-The exchange gets only the directive's remaining time minus ``STORE_RESERVE_SECONDS`` (the KMS and
-DynamoDB writes after it), so a slow LWA ends in ACCEPT_GRANT_FAILED before Alexa stops waiting.
+The code is exchanged with LWA at once, within the directive's time minus
+``STORE_RESERVE_SECONDS``; grant and profile are stored in one fenced transaction before
+AcceptGrant.Response goes out, so any failure answers ACCEPT_GRANT_FAILED and stores nothing.
+Details: docs/architecture.md, "Grants".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Alexa's rules for a playable RTSP stream answer, checked before the answer reaches Alexa.
 
-ACCloud mints the stream; an answer Alexa cannot play (not RTSP, a port other than 443, an
-``http`` snapshot, an authorization type nobody agreed on) would reach the Echo as a success and
-fail there as "camera is not responding" (docs/architecture.md, "Playable streams").
-
-Alexa.CameraStreamController requires RTSP interleaved over one TLS 1.2 socket on port 443.
-Both ``rtsps://`` and ``rtsp://`` name that socket: Amazon's own sample response writes
-``rtsp://…:443`` (Alexa speaks TLS on 443 whatever the scheme), ACCloud writes ``rtsps://…:443``.
-The port must be written out: the schemes' registered defaults are 322 and 554 (RFC 7826), so a
-URI without one would send a client that follows the scheme elsewhere.
+An answer Alexa cannot play (not RTSP, a port other than 443 written out, an ``http`` snapshot,
+an authorization type nobody agreed on) would reach the Echo as a success and fail there.
+Details: docs/architecture.md, "Playable streams".
 """
 
 from __future__ import annotations

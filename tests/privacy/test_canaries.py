@@ -1,18 +1,9 @@
 """THE canary test: unique values planted in every private field never reach logs, storage or Amazon.
 
-The reference ACCloud is seeded by ``canary_seed()``: every device name, serial number, MAC,
-Wi-Fi SSID/BSSID, LAN IP, location and home address, and every user's nickname, e-mail, phone
-and home address is a unique canary string. Then every flow of the skill runs on the embedded
-stack (discovery, RTSP and WebRTC live view, ReportState, AcceptGrant, every webhook event type,
-every voice intent, every skill event, access export, every erasure path) while this module
-captures every response, every Event Gateway message, every log line (as the JSON formatter
-writes it, after redaction) and every stored item (a scan after every flow).
-
-The rule (privacy policy I and IV.1, docs/privacy.md): a device's own name may appear only where
-the user needs it - ``NAME_ALLOWED_AT`` below, as data - and every other canary nowhere at all.
-Logs and stored items additionally never hold a token, a stream URI, SDP or a raw identifier.
-The same scans check that every stored item sits under a known user's partition or a declared
-global prefix and stores only attributes the data inventory declares (models/inventory.py).
+The reference ACCloud is seeded by ``canary_seed()``; every flow of the skill runs on the embedded
+stack while this module captures every response, Event Gateway message, log line and stored item.
+A device's own name may appear only where ``NAME_ALLOWED_AT`` allows it, every other canary
+nowhere (privacy policy I and IV.1). Details: docs/privacy.md, introduction.
 """
 
 from __future__ import annotations

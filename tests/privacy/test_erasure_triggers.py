@@ -1,17 +1,8 @@
 """Erasure on every trigger, end to end on the embedded stack (privacy policy V.2, V.3, V.4).
 
-Each case starts from two fully set-up users (alice and bob: profile, account link with an
-Event Gateway grant, endpoint index from a discovery), pulls one trigger for alice through the
-real entry points (skill event, webhook, Event Gateway or LWA answer, voice request, operator
-CLI) and then checks, from the outside:
-
-* a scan of the whole table finds nothing of alice (account scope), or no grant of hers (grant scope);
-* bob's items are exactly as before;
-* where the skill stays enabled for alice, the Event Gateway stand-in received a DeleteReport of
-  her endpoints, accepted with her still-valid grant, before her items were deleted; elsewhere none;
-* one erasure record - pseudonymous key, trigger, scope, item count, time and nothing else - is
-  in the captured JSON logs;
-* a doorbell press for alice afterwards reaches nobody.
+Each case pulls one trigger for alice through the real entry points and checks from the outside
+that nothing of her stays, bob is untouched, DeleteReport went out where it must, and one erasure
+record was logged. Details: docs/privacy.md, "V.2 - Deletion (and backups)".
 """
 
 from __future__ import annotations

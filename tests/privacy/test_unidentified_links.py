@@ -1,14 +1,8 @@
 """Unidentified links and truthful erasure answers, end to end on the embedded stack (policy V.2, V.4).
 
-The case of issue 15: Alexa account X accepts a grant for alice's ZOSI account, but its
-SkillAccountLinked never arrives, so no Alexa account is recorded on that link; then alice links
-again from Alexa account A (ALEXA_USERS["alice"]), which discovers. Such a link cannot be erased
-per link by anyone, so it goes with the last identified link of the ZOSI account, and the
-retention job erases it once its grace period has passed.
-
-Every erasure answer here is checked against a scan of the table afterwards: what the skill
-says it erased is gone, what it says stays is there. DeleteReports are read from the Event
-Gateway stand-in, each attributed to a link by the grant's access token it carried.
+The case of issue 15: a link whose SkillAccountLinked never arrived goes with the last identified
+link of its ZOSI account, or by the retention job after its grace period. Every erasure answer is
+checked against a table scan. Details: docs/privacy.md, "V.2 - Deletion (and backups)".
 """
 
 from __future__ import annotations

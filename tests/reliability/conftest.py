@@ -1,13 +1,7 @@
 """The fuzz and fault-matrix suites' stack (started once per test module) and the hypothesis profiles.
 
-Profiles (``HYPOTHESIS_PROFILE``, default ``ci``):
-
-* ``ci``: 50 examples per fuzz test, no per-example deadline (loopback HTTP and moto vary), the
-  health checks that only complain about slow data generation or package-scoped state switched
-  off. This is what ``make test`` runs.
-* ``long``: 2000 examples per fuzz test, for a soak before a release
-  (``HYPOTHESIS_PROFILE=long .venv/bin/pytest --timeout=0 tests/reliability -k fuzz``;
-  ``--timeout=0`` lifts the 120 s per-test limit, which 2000 examples exceed).
+``HYPOTHESIS_PROFILE``: ``ci`` (default, what ``make test`` runs: 50 examples per fuzz test) or
+``long`` (2000, a soak before a release). Details: docs/reliability.md, "Running".
 """
 
 from __future__ import annotations

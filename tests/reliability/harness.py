@@ -1,16 +1,8 @@
 """Machinery shared by the reliability suites (fuzzing and the fault matrix).
 
-* ``World``: moto (table, KMS key, secrets), the reference ACCloud, the LWA and Event Gateway
-  stand-ins and a self-signed TLS server, all on 127.0.0.1, started once per test module;
-  ``World.fresh()`` returns them to a known state between cases without restarting anything.
-* ``Rows`` / ``rows()``: what the table holds, reduced to what the tests reason about.
-* ``DynamoFaults``: counts DynamoDB calls and makes chosen ones fail the way DynamoDB does
-  (an HTTP 400 answer through botocore's own parser and retry logic).
-* ``CallSpy``: counts calls to ACCloud, LWA and the Event Gateway at the skill's transport seam.
-* ``FaultProxy``: a TCP proxy on 127.0.0.1 in front of one upstream that trickles its answers a byte
-  at a time, hangs, resets the connection or sends a canned answer: socket-level faults.
-* ``VirtualClock`` / ``LambdaContext``: time that can skip the gateway's retry sleeps while still
-  counting them, and a Lambda context that reports the remaining time against it.
+The loopback ``World`` and the instruments that count calls and inject faults where the real
+services fail: DynamoDB errors through botocore's own parser, socket faults through a TCP proxy,
+a virtual clock for the gateway's retry sleeps. Details: docs/reliability.md, introduction.
 """
 
 from __future__ import annotations

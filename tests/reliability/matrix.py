@@ -1,22 +1,9 @@
 """The fault matrix as data: every directive and event path x every injected fault -> expected outcome.
 
-``tests/reliability/test_fault_matrix.py`` runs one case per cell; ``docs/reliability.md`` shows
-the same table (``python -m tests.reliability.matrix`` prints it; a test keeps the two equal).
-
-A cell is either an ``Expect`` or ``UNTOUCHED``: the path makes no call to the faulted service at
-all, which the test asserts (zero calls counted at the transport seam), along with the path's
-undisturbed outcome. Cells not written down are ``UNTOUCHED``, so a path that does reach a
-service nobody expected fails its cell.
-
-Stored-state vocabulary (changes to the table, relative to the state the path starts from):
-
-* ``+index``: the endpoint index holds every discovered endpoint;
-* ``+grant``: a link with an encrypted LWA grant and a profile exist;
-* ``+claim``: the webhook event's dedupe claim is kept (a redelivery answers "duplicate");
-* ``+ep:new`` / ``-ep:garage``: one endpoint added to / removed from the index;
-* ``-grant``: the link's grant is deleted, the link stays; ``-events``: the link no longer takes events;
-* ``erased``: the user's partition is gone (only the dedupe claim is left);
-* ``activity``: the profile's last-activity time moved.
+``test_fault_matrix.py`` runs one case per cell; ``docs/reliability.md`` shows the same table
+(``python -m tests.reliability.matrix`` prints it; a test keeps the two equal). Cells not written
+down are ``UNTOUCHED``: the path must make no call to that service at all.
+Details and the stored-state vocabulary: docs/reliability.md, "The fault matrix".
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Socket-level faults: every outbound call ends by the request's deadline, whatever the upstream does.
 
-Runs on the embedded local stack (moto's *server*, reference ACCloud, LWA and Event Gateway stand-ins)
-with a ``harness.FaultProxy`` in front of the faulted upstream; one case per row of
-``matrix.SOCKET_CASES`` (the table in docs/reliability.md). http.client's and botocore's read timeouts
-bound each socket read only: a trickle of one byte per 50 ms passes every read and, without the
-deadline plumbing in ``skill.http``, holds a call for minutes.
-
-Lambda's remaining time is shortened per case (the skill's budgets follow it), so each case takes
-about a second; the assertions hold the answer to that time, which is inside Alexa's limits.
+Read timeouts bound each socket read only: a trickle of one byte per 50 ms passes every read and,
+without the deadline plumbing in ``skill.http``, holds a call for minutes. One case per row of
+``matrix.SOCKET_CASES``. Details: docs/reliability.md, "Socket faults: trickle, hang, reset".
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The fault matrix: every directive and event path under every injected fault (tests/reliability/matrix.py).
 
-Each cell starts from a known state (``World.fresh`` plus the path's own setup), injects its fault,
-runs the path once through ``lambda_handler.handler`` with a Lambda context that times out at 8 s,
-and asserts:
-
-* the answer the table predicts (Alexa response or error type, webhook status, voice answer),
-  schema-valid for directives; never an auth error (Alexa would unlink the user) and never a
-  link-account card, whatever the fault;
-* exactly the stored changes the table predicts (and nothing else);
-* the time Alexa allows: 6 s for stream directives, 8 s otherwise (Event Gateway retry sleeps are
-  skipped but counted, see ``VirtualClock``);
-* that the fault was really met (the faulted service was called) or, in the cells marked
-  unreachable, that the path made no call to that service at all.
-
-ACCloud runs with the production timeouts (1 s connect, 2 s read), so the hang cells take the
-real 2-4 s: that time is what the budget assertions are about.
+Each cell asserts the answer the table predicts (never an auth error, which unlinks the user),
+exactly the stored changes it predicts, the time Alexa allows, and that the fault was really met.
+ACCloud runs with the production timeouts, so the hang cells take the real 2-4 s.
+Details: docs/reliability.md, "The fault matrix".
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
 """Fuzzing Smart Home directives through lambda_handler.handler against the reference ACCloud.
 
-Every example must: return (never raise) a message valid against Amazon's schema, echo a usable
-correlationToken, write nothing to the table, mint no stream when it answers an error, and
-answer exactly the type its strategy predicts:
-
-==============================================  ===============================================
-strategy                                        expected answer
-==============================================  ===============================================
-a required field missing or of the wrong type   INVALID_DIRECTIVE
-unknown namespace/name, payloadVersion not the  INVALID_DIRECTIVE
-interface's ("3"; SmartVision's and
-DataController's "1.0")
-arbitrary JSON as the directive                 INVALID_DIRECTIVE
-nesting past 32 levels or over 10,000 members   INVALID_DIRECTIVE, ACCloud not asked
-anywhere (extra or replacing a field)
-unknown extra fields anywhere                   what the untouched directive gets
-odd or huge text in free-text fields            untouched answer within the field's limit,
-                                                INVALID_DIRECTIVE beyond it
-sessionId: safe ones / anything else, "." ".."   untouched answer / INVALID_DIRECTIVE
-endpointId outside Alexa's endpointId format    INVALID_DIRECTIVE
-well-formed endpointId that is not the caller's NO_SUCH_ENDPOINT
-bearer token ACCloud does not know              INVALID_AUTHORIZATION_CREDENTIAL
-==============================================  ===============================================
-
-Alexa.Authorization answers every failure as ACCEPT_GRANT_FAILED (skill/smarthome/dispatch.py),
-so every expectation above becomes that for AcceptGrant. Grant codes here are never real: the
-untouched AcceptGrant is refused by the LWA stand-in and answers ACCEPT_GRANT_FAILED too.
+Every example must return (never raise) a schema-valid message with a usable correlationToken,
+write nothing, mint no stream when it answers an error, and answer exactly the type its strategy
+predicts (ACCEPT_GRANT_FAILED for every AcceptGrant failure).
+Strategies and expected answers: docs/reliability.md, "Fuzzing".
 """
 
 from __future__ import annotations

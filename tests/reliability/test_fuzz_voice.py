@@ -1,13 +1,8 @@
 """Fuzzing custom-skill envelopes (voice requests and skill events) through lambda_handler.handler.
 
-The contract (skill/voice/dispatch.py): an envelope whose application ids are not all the
-configured skill id (or that presents none) is refused with ``RequestRefused`` before anything is
-read, called or stored. Every other envelope, however mangled, gets a response envelope
-(``{"version": "1.0", "response": {...}}``) and never an exception. Skill events may raise for a
-failure a redelivery could fix (DynamoDB, ACCloud unreachable); with healthy backends no fuzzed
-event may raise. An envelope nesting past 32 levels or holding over 10,000 members is answered
-``error_generic`` before anything (ask-sdk, ACCloud, DynamoDB) reads it. Tokens in skill events
-are never real here and nobody is stored, so no envelope may write to the table.
+An envelope without the configured skill id is refused with ``RequestRefused`` before anything is
+read; every other envelope, however mangled, gets a response envelope and never an exception,
+and none writes to the table. Details: docs/reliability.md, "Fuzzing", "Custom envelopes".
 """
 
 from __future__ import annotations

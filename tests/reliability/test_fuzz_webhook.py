@@ -1,24 +1,8 @@
 """Fuzzing the ACCloud webhook through lambda_handler.handler (API Gateway HTTP API events).
 
-==============================================  ===============================================
-strategy                                        expected answer
-==============================================  ===============================================
-well-formed event, correctly signed, with or    202 accepted; every Event Gateway message it
-without fields the skill does not know          causes is valid (the stand-in accepts it); no
-                                                unknown field reaches the table or a message
-malformed event, correctly signed               400; nothing stored, nothing sent
-JSON nesting past 32 levels in any field,       400 (413 over 64 KiB); nothing stored, nothing
-correctly signed                                sent
-a huge container in a field the skill ignores   202 (413 over 64 KiB)
-an envelope nesting past 32 levels or holding   400; nothing stored, nothing sent
-over 10,000 members
-any body, signature wrong/stale/garbled/absent  401; nothing stored, nothing sent
-arbitrary HTTP envelope (method, path, headers, never raises, 4xx; nothing stored or sent
-body, base64 flag)
-==============================================  ===============================================
-
-Alice is linked with a valid Event Gateway grant, so well-formed events for her really go out.
-Account events are for other (unknown) users, so her link survives the run.
+Well-formed signed events answer 202 and cause only valid Event Gateway messages; anything else
+answers its 4xx and stores and sends nothing. Alice is linked with a valid grant, so her events
+really go out. Strategies and expected answers: docs/reliability.md, "Fuzzing", "Webhook".
 """
 
 from __future__ import annotations

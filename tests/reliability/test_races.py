@@ -1,24 +1,9 @@
 """Races (issue 10.3): grants, refreshes, discovery, webhook retries and erasure interleaved across threads.
 
-Everything runs against the embedded local stack - moto's *server* (DynamoDB, KMS, Secrets
-Manager over HTTP on 127.0.0.1), the reference ACCloud, the LWA and Event Gateway stand-ins -
-through ``lambda_handler.handler`` exactly as in production; each thread is one Lambda container
-(the shared caches are thread-safe, as a warm container's are across its invocations).
-
-moto's server does not apply a conditional write atomically: two concurrent
-``attribute_not_exists`` PutItems can both succeed and a version-checked update can be lost
-(measured: 8 threads, 300 rounds - 3 rounds with two winners; 240 optimistic increments - up to
-4 lost). DynamoDB guarantees that atomicity and the skill relies on it, so the stack here runs
-with ``devstack.load.serialized_moto`` (one request at a time inside moto; the skill's own
-threads still interleave freely between requests). Without it these tests would fail on moto's
-behaviour, not the skill's.
-
-Two kinds of test:
-
-* stress rounds: all parties start together on a ``threading.Barrier`` (maximum overlap, an
-  interleaving chosen by the scheduler), repeated a few rounds;
-* pinned interleavings: one party is held at a named point ("in flight") while another runs to
-  completion, then released - the worst case the scheduler only finds by luck.
+Each thread is one Lambda container on the embedded stack. moto's server does not apply a
+conditional write atomically, so it runs serialized (``devstack.load.serialized_moto``): these
+tests fail on the skill's behaviour, not moto's. Stress rounds start all parties on a barrier;
+pinned interleavings hold one party in flight. Details: docs/reliability.md, "Races".
 """
 
 from __future__ import annotations
