@@ -1,5 +1,5 @@
-"""What a directive handler gets: the parsed directive, settings, an ACCloud client bound to
-the directive's deadline, and lazy, cached resolution of the caller and the addressed device."""
+"""What a directive handler gets: the parsed directive, an ACCloud client bound to the directive's
+deadline, and lazy, cached resolution of the caller and the addressed device."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ def budget_for(directive: Directive, lambda_remaining_ms: int | None) -> float:
 @dataclass
 class DirectiveContext:
     directive: Directive
-    settings: Settings
     cloud: CameraCloud
     deadline: Deadline
     _user: CloudUser | None = field(default=None, init=False)

@@ -47,11 +47,10 @@ def handle(
         handler = registry.lookup(*directive.key)
         if handler is None:
             raise errors.InvalidDirective("unsupported directive")
-        config = settings()
         remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
         deadline = http.Deadline(budget_for(directive, remaining))
-        cloud = (cloud_factory or default_cloud)(config, deadline)
-        context = DirectiveContext(directive, config, cloud, deadline)
+        cloud = (cloud_factory or default_cloud)(settings(), deadline)
+        context = DirectiveContext(directive, cloud, deadline)
         with http.bounded_by(deadline):  # DynamoDB, KMS and LWA keep to it too, not only ACCloud
             if directive.endpoint_id is not None:
                 # Ownership first: an endpointId that is not the caller's is NO_SUCH_ENDPOINT, whatever
