@@ -10,11 +10,10 @@ from skill.alexa.directive import Directive
 from skill.alexa.errors import NoSuchEndpoint
 from skill.cloud import users
 from skill.cloud.contract import CameraCloud, CloudUser, Device
-from skill.config import Settings
 from skill.http import Deadline
 from skill.privacy import pseudonyms
 
-CloudFactory = Callable[[Settings, Deadline], CameraCloud]
+CloudFactory = Callable[[Deadline], CameraCloud]
 
 # Alexa gives a stream directive 6 s and any other 8 s; keep a margin for the way back.
 STREAM_BUDGET_SECONDS = 5.0
