@@ -29,7 +29,7 @@ class InProcessCloud:
         self.users[token] = (user_id, link_id)
         self.devices_body[user_id] = json.dumps({"devices": devices}).encode()
 
-    def factory(self, settings: Any, deadline: Any) -> InProcessCloud:
+    def factory(self, deadline: Any) -> InProcessCloud:
         """The ``cloud_factory`` signature of ``skill.smarthome.dispatch.handle``."""
         return self
 

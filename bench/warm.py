@@ -177,11 +177,10 @@ def event_makers(stack: BenchStack) -> dict[str, Callable[[], dict[str, Any]]]:
 def in_process(stack: BenchStack, probe: Probe, scale: float) -> dict[str, Samples]:
     import lambda_handler
     from skill.cloud.client import HttpCameraCloud
-    from skill.config import settings
     from skill.smarthome import dispatch
     from skill.voice import dispatch as voice
 
-    who = HttpCameraCloud(settings()).me(stack.token)  # the same user and link the stack knows
+    who = HttpCameraCloud().me(stack.token)  # the same user and link the stack knows
     cloud = InProcessCloud()
     cloud.add_account(stack.token, who.user_id, who.link_id, stack.local.accloud.devices("alice"))
 

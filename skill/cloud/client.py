@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from skill import bounded, http, warm
 from skill.cloud import contract
-from skill.config import Settings, check_outbound_url
+from skill.config import check_outbound_url, settings
 from skill.privacy.logs import log
 
 _log = logging.getLogger(__name__)
@@ -49,12 +49,13 @@ def parse_time(value: Any) -> datetime:
 class HttpCameraCloud:
     """contract.CameraCloud over HTTP. Cheap to create: one per directive, sharing the pool."""
 
-    def __init__(self, settings: Settings, deadline: Deadline | None = None) -> None:
-        self.base_url = settings.require_accloud()
-        check_outbound_url(self.base_url, settings)
-        self.connect_timeout = settings.accloud_connect_timeout
-        self.read_timeout = settings.accloud_read_timeout
-        self.deadline = deadline or Deadline(settings.accloud_connect_timeout + settings.accloud_read_timeout)
+    def __init__(self, deadline: Deadline | None = None) -> None:
+        config = settings()
+        self.base_url = config.require_accloud()
+        check_outbound_url(self.base_url, config)
+        self.connect_timeout = config.accloud_connect_timeout
+        self.read_timeout = config.accloud_read_timeout
+        self.deadline = deadline or Deadline(config.accloud_connect_timeout + config.accloud_read_timeout)
         self.calls = 0  # round trips made, for the benchmark and tests
         self.skipped_devices = 0
 

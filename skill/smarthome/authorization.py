@@ -13,6 +13,7 @@ from typing import Any
 
 from skill.alexa import messages
 from skill.alexa.errors import AcceptGrantFailed
+from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 from skill.smarthome.context import DirectiveContext
@@ -42,11 +43,12 @@ def accept_grant(ctx: DirectiveContext) -> dict[str, Any]:
     code = grant_code(ctx.directive.payload)
     user = ctx.verified_user()  # a grant is created: ACCloud confirms the token now, not a cache
     user_key, link_key = pseudonyms.user_key(user.user_id), pseudonyms.link_key(user.link_id)
-    region = ctx.settings.home_alexa_region()
+    config = settings()
+    region = config.home_alexa_region()
     try:
         tokens = lwa.exchange_code(code, time_left=ctx.deadline.remaining() - STORE_RESERVE_SECONDS)
         # The grant, the link and the profile in one transaction: a failure leaves nothing behind.
-        grants.store_grant(user_key, link_key, tokens, region, policy_version=ctx.settings.policy_version)
+        grants.store_grant(user_key, link_key, tokens, region, policy_version=config.policy_version)
     except (lwa.LwaError, envelope.EnvelopeError, store.StoreUnavailable) as exc:
         log(_log, logging.WARNING, "grant not accepted", error_code=type(exc).__name__)
         raise AcceptGrantFailed(f"grant could not be stored: {type(exc).__name__}") from None

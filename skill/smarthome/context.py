@@ -1,5 +1,5 @@
-"""What a directive handler gets: the parsed directive, settings, an ACCloud client bound to
-the directive's deadline, and lazy, cached resolution of the caller and the addressed device."""
+"""What a directive handler gets: the parsed directive, an ACCloud client bound to the directive's
+deadline, and lazy, cached resolution of the caller and the addressed device."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from skill.alexa.directive import Directive
 from skill.alexa.errors import NoSuchEndpoint
 from skill.cloud import users
 from skill.cloud.contract import CameraCloud, CloudUser, Device
-from skill.config import Settings
 from skill.http import Deadline
 from skill.privacy import pseudonyms
 
-CloudFactory = Callable[[Settings, Deadline], CameraCloud]
+CloudFactory = Callable[[Deadline], CameraCloud]
 
 # Alexa gives a stream directive 6 s and any other 8 s; keep a margin for the way back.
 STREAM_BUDGET_SECONDS = 5.0
@@ -32,7 +31,6 @@ def budget_for(directive: Directive, lambda_remaining_ms: int | None) -> float:
 @dataclass
 class DirectiveContext:
     directive: Directive
-    settings: Settings
     cloud: CameraCloud
     deadline: Deadline
     _user: CloudUser | None = field(default=None, init=False)

@@ -18,7 +18,7 @@ from skill.alexa import errors, messages
 from skill.alexa.directive import ENDPOINT_ID, Directive
 from skill.cloud import contract, users
 from skill.cloud.client import HttpCameraCloud
-from skill.config import ConfigError, Settings, settings
+from skill.config import ConfigError
 from skill.privacy.logs import correlation_id, log
 from skill.smarthome import registry
 from skill.smarthome.context import CloudFactory, DirectiveContext, budget_for
@@ -30,8 +30,8 @@ from skill.smarthome import data_controller, object_detection  # noqa: F401  iso
 _log = logging.getLogger(__name__)
 
 
-def default_cloud(config: Settings, deadline: http.Deadline) -> contract.CameraCloud:
-    return HttpCameraCloud(config, deadline)
+def default_cloud(deadline: http.Deadline) -> contract.CameraCloud:
+    return HttpCameraCloud(deadline)
 
 
 def handle(
@@ -47,11 +47,10 @@ def handle(
         handler = registry.lookup(*directive.key)
         if handler is None:
             raise errors.InvalidDirective("unsupported directive")
-        config = settings()
         remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
         deadline = http.Deadline(budget_for(directive, remaining))
-        cloud = (cloud_factory or default_cloud)(config, deadline)
-        context = DirectiveContext(directive, config, cloud, deadline)
+        cloud = (cloud_factory or default_cloud)(deadline)
+        context = DirectiveContext(directive, cloud, deadline)
         with http.bounded_by(deadline):  # DynamoDB, KMS and LWA keep to it too, not only ACCloud
             if directive.endpoint_id is not None:
                 # Ownership first: an endpointId that is not the caller's is NO_SUCH_ENDPOINT, whatever

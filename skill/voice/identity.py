@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from models import store
 from models.store import LinkRef
 from skill.cloud import contract, users
-from skill.cloud.client import Deadline, HttpCameraCloud
+from skill.cloud.client import HttpCameraCloud
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
@@ -47,10 +47,7 @@ def resolve_token(
     """The ACCloud user of an access token, as ACCloud answers now (``verify``: these flows link,
     read or erase stored data, so a revoked token must fail at once); a rejected token is dropped
     from the cache."""
-    config = settings()
-    cloud = cloud or HttpCameraCloud(
-        config, Deadline(config.accloud_connect_timeout + config.accloud_read_timeout)
-    )
+    cloud = cloud or HttpCameraCloud()  # its own deadline: connect plus read timeout
     try:
         return users.resolve(cloud, token, verify=verify)
     except (contract.InvalidToken, contract.ExpiredToken):

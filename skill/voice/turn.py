@@ -16,7 +16,6 @@ from xml.sax.saxutils import escape
 
 from skill.cloud import contract, users
 from skill.cloud.client import Deadline, HttpCameraCloud
-from skill.config import Settings, settings
 from skill.privacy import pseudonyms
 from skill.voice import strings
 
@@ -40,11 +39,11 @@ _ELLIPSIS = "…"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Builds the turn's ACCloud client; the same signature as skill.smarthome's CloudFactory.
-CloudFactory = Callable[[Settings, Deadline], contract.CameraCloud]
+CloudFactory = Callable[[Deadline], contract.CameraCloud]
 
 
-def default_cloud(config: Settings, deadline: Deadline) -> contract.CameraCloud:
-    return HttpCameraCloud(config, deadline)
+def default_cloud(deadline: Deadline) -> contract.CameraCloud:
+    return HttpCameraCloud(deadline)
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ class Turn:
     def cloud(self) -> contract.CameraCloud:
         """Built on first use: a turn that never needs ACCloud never builds a client."""
         if self._cloud is None:
-            self._cloud = self.cloud_factory(settings(), Deadline(self._budget()))
+            self._cloud = self.cloud_factory(Deadline(self._budget()))
         return self._cloud
 
     def user(self) -> contract.CloudUser:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from skill import warm
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The environment to change: the client reads ``settings()``, so the cached settings are
+    forgotten before the test and again before monkeypatch restores the variables."""
+    warm.reset()
+    yield monkeypatch
+    warm.reset()
 
 
 @pytest.mark.parametrize(
@@ -17,15 +30,15 @@ import pytest
     ],
 )
 def test_accloud_client_is_https_only_except_loopback_in_local_mode(
-    monkeypatch, url, local_mode, allowed
+    environment, url, local_mode, allowed
 ) -> None:
     from skill.cloud.client import HttpCameraCloud
-    from skill.config import ConfigError, load
+    from skill.config import ConfigError
 
-    monkeypatch.setenv("ZOSI_ACCLOUD_BASE_URL", url)
-    monkeypatch.setenv("ZOSI_LOCAL_MODE", "1" if local_mode else "0")
+    environment.setenv("ZOSI_ACCLOUD_BASE_URL", url)
+    environment.setenv("ZOSI_LOCAL_MODE", "1" if local_mode else "0")
     if allowed:
-        HttpCameraCloud(load())
+        HttpCameraCloud()
     else:
         with pytest.raises(ConfigError):
-            HttpCameraCloud(load())
+            HttpCameraCloud()

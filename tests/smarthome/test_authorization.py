@@ -111,6 +111,19 @@ def test_granting_again_keeps_the_consent_record_and_records_activity(
     assert again.last_active_at > first.last_active_at
 
 
+def test_the_grant_records_the_policy_version_the_environment_sets(
+    accloud, lwa_server, alexa_schema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How a test changes a setting (docs/architecture.md, "Configuration: one way"): the
+    # environment, then the warm reset; handlers read skill.config.settings(), not their context.
+    monkeypatch.setenv("ZOSI_POLICY_VERSION", "2031-02-03")
+    warm.reset()
+    token = accloud.issue_token("alice")["access_token"]
+    invoke(accept_grant(lwa_server.issue_grant_code(), token), alexa_schema)
+    profile = store.get_profile(pseudonyms.user_key(accloud.user_id("alice")))
+    assert profile is not None and profile.accepted_policy_version == "2031-02-03"
+
+
 class LambdaContext:
     """Lambda's ``context`` with a fixed time left (the directive's budget is taken from it once)."""
 

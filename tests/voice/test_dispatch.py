@@ -1,6 +1,6 @@
 """skill.voice.dispatch.handle's ``cloud_factory`` seam: who builds a voice request's ACCloud client.
 
-Mirrors ``skill.smarthome.dispatch.handle``: the factory gets the settings and the turn's deadline,
+Mirrors ``skill.smarthome.dispatch.handle``: the factory gets the turn's deadline (settings it reads itself),
 is used for that call only, and is not called by a turn that never needs ACCloud.
 """
 
@@ -16,7 +16,6 @@ import pytest
 from devstack.accloud import AccloudServer
 from skill.cloud import contract
 from skill.cloud.client import Deadline
-from skill.config import Settings
 from skill.voice import dispatch, strings
 from skill.voice.turn import ACCLOUD_BUDGET_SECONDS
 from tests.bombs import nest
@@ -42,10 +41,10 @@ class FakeCloud:
     """The two calls a voice request makes, answered in process; records every client built."""
 
     failure: Exception | None = None
-    built: list[tuple[Settings, Deadline]] = field(default_factory=list)
+    built: list[Deadline] = field(default_factory=list)
 
-    def factory(self, config: Settings, deadline: Deadline) -> FakeCloud:
-        self.built.append((config, deadline))
+    def factory(self, deadline: Deadline) -> FakeCloud:
+        self.built.append(deadline)
         return self
 
     def me(self, token: str) -> contract.CloudUser:
@@ -74,8 +73,7 @@ def test_the_given_factory_builds_the_client_with_the_turns_deadline(voice_stack
     fake = FakeCloud()
     answer = dispatch.handle(gazebo_status(fresh_token()), None, cloud_factory=fake.factory)
     assert speech(answer) == strings.render("en-US", "camera_status_online", name="Gazebo")
-    [(config, deadline)] = fake.built  # one client per turn
-    assert isinstance(config, Settings)
+    [deadline] = fake.built  # one client per turn
     assert 0 < deadline.remaining() <= ACCLOUD_BUDGET_SECONDS
 
 

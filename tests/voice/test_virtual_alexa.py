@@ -115,10 +115,9 @@ class Truth:
 
     def __init__(self, locale: str, token: str, user_id: str) -> None:
         from skill.cloud.client import Deadline, HttpCameraCloud
-        from skill.config import settings
 
         self.locale, self.user_id = locale, user_id
-        self.devices = HttpCameraCloud(settings(), Deadline(4.0)).devices(token)
+        self.devices = HttpCameraCloud(Deadline(4.0)).devices(token)
 
     def say(self, key: str, **values: object) -> str:
         return strings.render(self.locale, key, **values)
