@@ -59,17 +59,6 @@ LINK = "lnk_matrix"
 SESSION = "matrix-session-1"
 NEW_DEVICE = "dev_matrixnew1"
 OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-STREAMS = {
-    "cameraStreams": [
-        {
-            "protocol": "RTSP",
-            "resolution": {"width": 1920, "height": 1080},
-            "authorizationType": "NONE",
-            "videoCodec": "H264",
-            "audioCodec": "AAC",
-        }
-    ]
-}
 
 
 def user_key() -> str:
@@ -80,21 +69,12 @@ def endpoint(device_id: str) -> str:
     return pseudonyms.endpoint_id(ALICE_ID, device_id)
 
 
+def addressed(device_id: str) -> dict[str, str]:
+    """Alice's camera as a directive addresses it (its cookie is empty)."""
+    return {"endpointId": endpoint(device_id)}
+
+
 # --- the paths: setup and the event that exercises them ----------------------------------------
-
-
-def directive(
-    namespace: str, name: str, token: str, *, endpoint_id: str | None = None, **payload: Any
-) -> dict:
-    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-    body: dict[str, Any] = {"header": header, "payload": payload}
-    scope = {"type": "BearerToken", "token": token}
-    if endpoint_id is None:
-        body["payload"]["grantee" if namespace == "Alexa.Authorization" else "scope"] = scope
-    else:
-        header["correlationToken"] = "corr-" + uuid.uuid4().hex
-        body["endpoint"] = {"scope": scope, "endpointId": endpoint_id, "cookie": {}}
-    return {"directive": body}
 
 
 def linked(*, alexa_user: str | None = None) -> None:
@@ -169,17 +149,7 @@ NEW_DEVICE_BODY = {
 
 
 def _open_session(token: str) -> None:
-    opened = lambda_handler.handler(
-        directive(
-            "Alexa.RTCSessionController",
-            "InitiateSessionWithOffer",
-            token,
-            endpoint_id=endpoint(FRONT_DOOR),
-            sessionId=SESSION,
-            offer={"format": "SDP", "value": OFFER_SDP},
-        ),
-        None,
-    )
+    opened = lambda_handler.handler(directives.offer(token, addressed(FRONT_DOOR), OFFER_SDP, SESSION), None)
     assert opened["event"]["header"]["name"] == "AnswerGeneratedForSession", opened
 
 
@@ -199,26 +169,21 @@ def setup(path: matrix.Path, world: World) -> dict[str, Any]:
             return envelopes.launch(token=token)
         return envelopes.intent("CameraStatus", token=token, slots=camera_slot("garage"))
     if path.key == "AcceptGrant":
-        grant = {"type": "OAuth2.AuthorizationCode", "code": world.lwa.issue_grant_code()}
-        return directive("Alexa.Authorization", "AcceptGrant", token, grant=grant)
+        return directives.accept_grant(token, world.lwa.issue_grant_code())
     linked()
     if path.key in FAULTED_CALL:
         return data_controller_setup(path, world, token)
     if path.key == "Discover":
-        return directive("Alexa.Discovery", "Discover", token)
+        return directives.discover(token)
     if path.key == "ReportState":
-        return directive("Alexa", "ReportState", token, endpoint_id=endpoint(GARAGE))
+        return directives.report_state(token, addressed(GARAGE))
     if path.key == "InitializeCameraStreams":
-        return directive(
-            "Alexa.CameraStreamController", path.key, token, endpoint_id=endpoint(FRONT_DOOR), **STREAMS
-        )
+        return directives.initialize_streams(token, addressed(FRONT_DOOR), directives.one_rtsp_stream())
     if path.key == "InitiateSessionWithOffer":
-        offer = {"format": "SDP", "value": OFFER_SDP}
-        return directive(
-            rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION, offer=offer
-        )
+        return directives.offer(token, addressed(FRONT_DOOR), OFFER_SDP, SESSION)
     _open_session(token)  # SessionConnected / SessionDisconnected: a session ACCloud knows
-    return directive(rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION)
+    session = {"sessionId": SESSION}
+    return directives.directive(rtc, path.key, token, endpoint=addressed(FRONT_DOOR), payload=session)
 
 
 # The one ACCloud request the faults of a DataController path are aimed at ("METHOD path").
@@ -233,7 +198,7 @@ def data_controller_setup(path: matrix.Path, world: World, token: str) -> dict[s
     without a fault, the directive asks for the second with its nextToken. DeleteData: the newest,
     by the opaque id Alexa was given for it."""
     made = [world.accloud.detections.record(FRONT_DOOR, "person", time.time() - 60 * m) for m in (3, 2, 1)]
-    doorbell = {"endpointId": endpoint(FRONT_DOOR)}
+    doorbell = addressed(FRONT_DOOR)
     if path.key == matrix.DELETE_DATA:
         ref = pseudonyms.detection_ref(ALICE_ID, FRONT_DOOR, made[-1].id)
         return directives.data_controller("DeleteData", token, doorbell, {"identifiers": [ref]})
