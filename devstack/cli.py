@@ -217,6 +217,17 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detections(args: argparse.Namespace) -> int:
+    env = _running_env(args.env_file)
+    admin = _admin(env)
+    device_id = _device_id(admin, args.user, args.device)
+    held = admin.detections_held(device_id)
+    for detection in held:
+        print(f"{detection['occurred_at']}  {detection['class']:<8} {detection['id']}")
+    print(f"{len(held)} detection(s) held by ACCloud for {args.device} ({device_id})")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from devstack import demo_data
 
@@ -331,6 +342,14 @@ def parser() -> argparse.ArgumentParser:
     local_commands.add_parser("events", help="messages the Event Gateway stand-in received").set_defaults(
         run=cmd_events
     )
+    detections = local_commands.add_parser(
+        "detections",
+        help="the detections the reference ACCloud holds for a device, newest first: "
+        "time, class and ACCloud's own event id (Alexa only ever sees them sealed), then a count",
+    )
+    detections.add_argument("device", help="device name or ACCloud device id")
+    detections.add_argument("--user", default="alice", help="demo account (default alice)")
+    detections.set_defaults(run=cmd_detections)
     from devstack import load as load_tool  # stdlib only at import; the stack starts in run()
 
     load = local_commands.add_parser(

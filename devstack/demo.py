@@ -61,10 +61,17 @@ class Story:
         payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         addressed = self.endpoints[endpoint] if endpoint is not None else None
-        event = directives.directive(namespace, name, token, endpoint=addressed, payload=payload)
+        return self.send(directives.directive(namespace, name, token, endpoint=addressed, payload=payload))
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A built directive through the skill; its answer must be schema-valid."""
         answer = self.handler(event)
         problems = self.schemas.errors(answer)
-        expect(not problems, f"{namespace}.{name} answer violates the Alexa schema: {problems[:2]}")
+        header = event["directive"]["header"]
+        expect(
+            not problems,
+            f"{header['namespace']}.{header['name']} answer violates the Alexa schema: {problems[:2]}",
+        )
         return answer
 
     def envelope(self, request: dict[str, Any], *, token: str | None, locale: str = "en-US") -> Any:
@@ -257,6 +264,61 @@ def doorbell(story: Story) -> None:
     story.say("  ACCloud retried the same delivery: deduplicated by event id, no second announcement")
 
 
+def short(opaque: str) -> str:
+    """An opaque id or token, shortened for the transcript (its prefix says what it is)."""
+    return f"{opaque[:9]}...{opaque[-4:]}"
+
+
+def _report_page(story: Story, camera: str, pagination: dict[str, Any]) -> dict[str, Any]:
+    event = directives.data_controller(
+        "ReportData", story.tokens["alice"], story.endpoints[camera], {"paginationContext": pagination}
+    )
+    answer = story.send(event)
+    expect(answer["event"]["header"]["name"] == "DataReport", f"ReportData answered {answer['event']}")
+    return dict(answer["event"]["payload"])
+
+
+def detection_history(story: Story) -> None:
+    """The Alexa app pages through the doorbell's person detections and deletes one of them; ACCloud,
+    which holds them, is asked afterwards whether it is really gone."""
+    from devstack import demo_data
+    from skill.privacy import pseudonyms
+
+    camera, device_id = "Front Door", demo_data.FRONT_DOOR
+    accloud = story.stack.accloud
+    for minutes_ago in (30, 20, 10):
+        accloud.detections.record(device_id, "person", time.time() - 60 * minutes_ago)
+    held_before = [d["id"] for d in accloud.detections_held(device_id)]
+    first = _report_page(story, camera, {"maxResults": 2})
+    token = first.get("paginationContext", {}).get("nextToken")
+    expect(len(first["data"]) == 2 and token is not None, f"first page: {first}")
+    rest = _report_page(story, camera, {"maxResults": 2, "nextToken": token})
+    expect("paginationContext" not in rest, "the last page still promised more")
+    records = first["data"] + rest["data"]
+    owner = accloud.user_id("alice")
+    reported = [pseudonyms.detection_id_for(owner, device_id, r["id"]) for r in records]
+    expect(reported == held_before, "the pages do not list what ACCloud holds, newest first")
+    story.say(f"The Alexa app shows the {camera}'s detection history (Alexa.DataController ReportData):")
+    story.say(f"  page 1: DataReport with {len(first['data'])} detections, nextToken {short(token)}")
+    story.say(f"  page 2: DataReport with {len(rest['data'])} detection, no nextToken (the last page)")
+    for record in records:
+        story.say(f"    {record['timeOfSample']} {record['imageNetClass']:<7} id {short(record['id'])}")
+    story.say("  the ids are sealed to alice and this camera: ACCloud's own ids never reach Alexa")
+
+    oldest = records[-1]["id"]
+    event = directives.data_controller(
+        "DeleteData", story.tokens["alice"], story.endpoints[camera], {"identifiers": [oldest]}
+    )
+    answer = story.send(event)["event"]
+    expect(answer["header"]["name"] == "DeleteDataResponse", f"DeleteData answered {answer}")
+    expect(answer["payload"]["deleted"] == [oldest], f"DeleteData deleted {answer['payload']}")
+    held_after = [d["id"] for d in accloud.detections_held(device_id)]
+    expect(held_after == held_before[:-1], f"ACCloud still holds {held_after}")
+    story.say(f"  the user deletes the oldest one -> DeleteDataResponse, deleted [{short(oldest)}]")
+    story.say(f"  ACCloud now holds {len(held_after)} detection(s) for the {camera}: the deleted one is gone")
+    story.say(f'  (what `zosi-skill local detections "{camera}"` lists against a running stack)')
+
+
 def new_camera(story: Story) -> None:
     before = len(story.gateway_messages())
     added = story.stack.accloud.add_device("alice", "Patio", motion_detection=True)
@@ -323,6 +385,7 @@ STEPS: list[tuple[str, Callable[[Story], None]]] = [
     ("Live view over WebRTC", webrtc),
     ("Error cases", error_cases),
     ("Doorbell press", doorbell),
+    ("Detection history in the Alexa app", detection_history),
     ("A new camera", new_camera),
     ("Voice", voice),
     ("Skill disabled: erasure", skill_disabled),

@@ -71,6 +71,19 @@ def advertised_streams(endpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def one_rtsp_stream() -> dict[str, Any]:
+    """An InitializeCameraStreams payload for one 1080p RTSP stream (H264/AAC, no authorization):
+    what a test asks for when it has no discovered endpoint at hand."""
+    stream = {
+        "protocol": "RTSP",
+        "resolution": {"width": 1920, "height": 1080},
+        "authorizationType": "NONE",
+        "videoCodec": "H264",
+        "audioCodec": "AAC",
+    }
+    return {"cameraStreams": [stream]}
+
+
 def discover(token: str | None) -> dict[str, Any]:
     return directive("Alexa.Discovery", "Discover", token)
 

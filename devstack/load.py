@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devstack import directives
+
 if TYPE_CHECKING:
     from devstack.demo_data import Seed
     from devstack.stack import LocalStack
@@ -277,11 +279,9 @@ def link_account(stack: LocalStack, username: str, alexa_user_id: str | None = N
     token = stack.accloud.issue_token(username)["access_token"]
     alexa_user = alexa_user_id or _ALEXA_USER_PREFIX + username.upper()
     _expect(lambda_handler.handler(_skill_event("SkillAccountLinked", token, alexa_user), None))
-    grant = {"type": "OAuth2.AuthorizationCode", "code": stack.lwa.issue_grant_code()}
-    payload = {"grant": grant, "grantee": {"type": "BearerToken", "token": token}}
-    answer = lambda_handler.handler(_directive("Alexa.Authorization", "AcceptGrant", payload), None)
+    answer = lambda_handler.handler(directives.accept_grant(token, stack.lwa.issue_grant_code()), None)
     _expect(answer, "AcceptGrant.Response")
-    answer = lambda_handler.handler(_discover(token), None)
+    answer = lambda_handler.handler(directives.discover(token), None)
     _expect(answer, "Discover.Response")
     endpoints = {e["endpointId"]: e for e in answer["event"]["payload"]["endpoints"]}
     wire = {d["id"]: d for d in stack.accloud.devices(username)}
@@ -323,31 +323,6 @@ def _expect(answer: Any, name: str | None = None) -> None:
 
 
 # --- events as Alexa and API Gateway send them ----------------------------------------------------
-
-
-def _directive(
-    namespace: str, name: str, payload: dict[str, Any], endpoint: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    import uuid
-
-    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-    body: dict[str, Any] = {"header": header, "payload": payload}
-    if endpoint is not None:
-        header["correlationToken"] = "load-" + uuid.uuid4().hex
-        body["endpoint"] = endpoint
-    return {"directive": body}
-
-
-def _discover(token: str) -> dict[str, Any]:
-    return _directive("Alexa.Discovery", "Discover", {"scope": {"type": "BearerToken", "token": token}})
-
-
-def _addressed(token: str, endpoint: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "scope": {"type": "BearerToken", "token": token},
-        "endpointId": endpoint["endpointId"],
-        "cookie": endpoint.get("cookie", {}),
-    }
 
 
 def stream_request(endpoint: dict[str, Any]) -> dict[str, Any]:
@@ -450,7 +425,7 @@ def _worker(
     by_name = {a.username: a for a in accounts}
     result = WorkerResult()
     try:
-        lambda_handler.handler(_discover(accounts[0].token), None)  # the cold start is not measured
+        lambda_handler.handler(directives.discover(accounts[0].token), None)  # the cold start is not measured
         barrier.wait(timeout=120)
         result.started = time.time()
         for work in shard:
@@ -480,17 +455,12 @@ def _worker(
 
 def _event_for(work: Work, account: Account, secret: bytes) -> dict[str, Any]:
     if work.kind == "discover":
-        return _discover(account.token)
+        return directives.discover(account.token)
     endpoint = account.endpoints[work.endpoint_id]
     if work.kind == "stream":
-        return _directive(
-            "Alexa.CameraStreamController",
-            "InitializeCameraStreams",
-            stream_request(endpoint),
-            _addressed(account.token, endpoint),
-        )
+        return directives.initialize_streams(account.token, endpoint, stream_request(endpoint))
     if work.kind == "report":
-        return _directive("Alexa", "ReportState", {}, _addressed(account.token, endpoint))
+        return directives.report_state(account.token, endpoint)
     return _webhook_event(work, account, secret)
 
 
@@ -686,7 +656,7 @@ def lost_writes(
         problems.append(f"{len(statuses)} webhook ids answered, but {claims} dedupe claims stored")
     for account in accounts:
         user_key = pseudonyms.user_key(account.user_id)
-        answer = lambda_handler.handler(_discover(account.token), None)
+        answer = lambda_handler.handler(directives.discover(account.token), None)
         listed = {e["endpointId"] for e in answer["event"]["payload"]["endpoints"]}
         indexed = set(store.endpoint_index(user_key))
         if not (indexed == listed == set(account.endpoints)):

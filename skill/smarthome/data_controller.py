@@ -166,8 +166,11 @@ def _delete_by_identifiers(ctx: DirectiveContext, asked: dict[str, str]) -> list
     result = ctx.cloud.delete_detections(ctx.token, ctx.device_id(), ids=tuple(asked.values()))
     confirmed = set(result.deleted)
     missing = [ref for ref, detection_id in asked.items() if detection_id not in confirmed]
-    if missing:  # some were not deleted: never a success, and the message says how many were
-        raise InvalidValue(f"{len(asked) - len(missing)} of {len(asked)} deleted; the others are not held")
+    if missing:  # never a success; "not held" may follow our own attempt whose answer was lost
+        confirmed_count = len(asked) - len(missing)
+        raise InvalidValue(
+            f"{confirmed_count} of {len(asked)} confirmed deleted; ACCloud does not hold the others"
+        )
     return list(asked)
 
 

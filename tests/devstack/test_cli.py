@@ -93,3 +93,33 @@ def test_commands_without_a_running_stack_say_so(capsys, tmp_path) -> None:
     status = cli.main(["--env-file", str(tmp_path / "missing.env"), "token", "alice"])
     assert status == 2
     assert "zosi-skill local up" in capsys.readouterr().err
+
+
+def test_detections_lists_what_accloud_holds_and_counts_it(stack, capsys) -> None:
+    from devstack.demo_data import BACK_YARD
+
+    running, env_file = stack
+    status, _ = run(capsys, "--env-file", str(env_file), "local", "person", "Back Yard")
+    assert status == 0
+    running.accloud.detections.record(BACK_YARD, "person", occurred_at=1_780_000_000.0)
+    status, out = run(capsys, "--env-file", str(env_file), "local", "detections", "back yard")
+    assert status == 0
+    *listed, count = out.splitlines()
+    held = running.accloud.detections_held(BACK_YARD)
+    assert len(held) >= 2
+    assert [line.split() for line in listed] == [[d["occurred_at"], d["class"], d["id"]] for d in held]
+    assert count == f"{len(held)} detection(s) held by ACCloud for back yard ({BACK_YARD})"
+
+    (oldest,) = [d["id"] for d in held if d["occurred_at"] == "2026-05-28T20:26:40Z"]
+    running.accloud.delete_in_app(BACK_YARD, [oldest])
+    status, out = run(capsys, "--env-file", str(env_file), "local", "detections", BACK_YARD)
+    assert status == 0 and oldest not in out
+    assert out.splitlines()[-1].startswith(f"{len(held) - 1} detection(s) held by ACCloud")
+
+
+def test_detections_of_an_unknown_device_is_an_error(stack, capsys) -> None:
+    _, env_file = stack
+    status = cli.main(["--env-file", str(env_file), "local", "detections", "Attic"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert "alice has no device called 'Attic'" in captured.err

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import lambda_handler
+from devstack import directives
 from devstack.demo_data import FRONT_DOOR
 from models import store
 from skill import warm
@@ -138,23 +139,12 @@ def _camera_renamed(alexa: Alexa) -> Any:
 
 def _live_view(alexa: Alexa) -> Any:
     endpoint_id = pseudonyms.endpoint_id(alexa.user_id("alice"), FRONT_DOOR)
-    streams = {
-        "cameraStreams": [
-            {
-                "protocol": "RTSP",
-                "resolution": {"width": 1920, "height": 1080},
-                "authorizationType": "NONE",
-                "videoCodec": "H264",
-                "audioCodec": "AAC",
-            }
-        ]
-    }
     answer = alexa.directive(
         "Alexa.CameraStreamController",
         "InitializeCameraStreams",
         "alice",
         endpoint_id=endpoint_id,
-        payload=streams,
+        payload=directives.one_rtsp_stream(),
     )
     assert answer["event"]["header"]["name"] == "Response"
     return answer

@@ -91,6 +91,8 @@ class Path:
         return fault != "none" and isinstance(self.cells.get(fault, UNTOUCHED), _Untouched)
 
 
+REPORT_PAGE_2 = "ReportData page 2 (cursor call faulted)"
+DELETE_DATA = "DeleteData (delete call faulted)"
 ACCLOUD_FAULTS = (
     "accloud_5xx",
     "accloud_hang",
@@ -110,6 +112,17 @@ def _directive(
     cells.update({fault: Expect("BRIDGE_UNREACHABLE") for fault in ACCLOUD_FAULTS})
     cells.update(dynamodb or {})
     return Path(key, "directive", STREAM_LIMIT if stream else DEFAULT_LIMIT, cells)
+
+
+def _data_controller(key: str, ok: str, performed: tuple[str, ...] = ()) -> Path:
+    """An Alexa.DataController directive whose ACCloud faults are aimed at one request, the cursor
+    request of a second page or the delete call (the device list before it answers; the TLS faults
+    still meet the first call). Every error is an Alexa.DataController.ErrorResponse.
+    ``performed``: the ACCloud-side change when ACCloud performed the call whatever it answered."""
+    path = _directive(key, ok, stream=False, stored=performed)
+    if performed:  # ACCloud deleted, then its every answer came back truncated: never a success
+        path.cells["accloud_malformed"] = Expect("BRIDGE_UNREACHABLE", performed)
+    return path
 
 
 def _webhook(key: str, kept: tuple[str, ...] = (), *, index: tuple[str, ...] = ()) -> Path:
@@ -162,6 +175,8 @@ PATHS: Final = [
     _directive("SessionConnected", "SessionConnected", stream=True),
     _directive("SessionDisconnected", "SessionDisconnected", stream=True),
     _directive("ReportState", "StateReport", stream=False),
+    _data_controller(REPORT_PAGE_2, "DataReport"),
+    _data_controller(DELETE_DATA, "DeleteDataResponse", ("-det",)),
     Path(
         "AcceptGrant",
         "directive",
@@ -219,6 +234,7 @@ def representatives(path: Path) -> list[Fault]:
 
 AUTH_ERRORS: Final = frozenset({"INVALID_AUTHORIZATION_CREDENTIAL", "EXPIRED_AUTHORIZATION_CREDENTIAL"})
 
+# Besides the table's words: ``-det`` is ACCloud's change, the detection deleted there.
 _STORED_WORDS = {
     "+index": "endpoint index written",
     "+grant": "grant (encrypted) + profile",
@@ -229,6 +245,7 @@ _STORED_WORDS = {
     "-events": "events stopped",
     "erased": "partition erased",
     "activity": "activity recorded",
+    "-det": "nothing; ACCloud deleted the detection",
 }
 
 

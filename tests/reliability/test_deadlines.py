@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from devstack import webhook_sender
+from devstack import directives, webhook_sender
 from devstack.demo_data import ALICE, FRONT_DOOR
 from devstack.load import serialized_moto
 from devstack.stack import LocalStack
@@ -30,7 +30,6 @@ from skill.privacy import pseudonyms
 from tests.alexa_schema import AlexaSchema
 from tests.reliability import matrix
 from tests.reliability.harness import FaultProxy, dynamodb_answer
-from tests.reliability.test_fault_matrix import STREAMS, directive
 from tests.reliability.test_races import _requests_reach_moto_server, table_items
 
 DIRECTIVE_LAMBDA_MS = 1500  # the stream budget becomes 1.0 s (0.5 s kept for the answer)
@@ -187,8 +186,8 @@ def test_socket_fault(
     if case.path == "InitializeCameraStreams":
         token = stack.accloud.issue_token(ALICE)["access_token"]
         endpoint_id = pseudonyms.endpoint_id(_alice(stack), FRONT_DOOR)
-        event = directive(
-            "Alexa.CameraStreamController", case.path, token, endpoint_id=endpoint_id, **STREAMS
+        event = directives.initialize_streams(
+            token, {"endpointId": endpoint_id}, directives.one_rtsp_stream()
         )
         _inject(proxy, case.fault)
         answer, took = _timed(event, DIRECTIVE_LAMBDA_MS)
@@ -199,8 +198,7 @@ def test_socket_fault(
         return
     if case.path == "AcceptGrant":
         token = stack.accloud.issue_token(ALICE)["access_token"]
-        grant = {"type": "OAuth2.AuthorizationCode", "code": stack.lwa.issue_grant_code()}
-        event = directive("Alexa.Authorization", "AcceptGrant", token, grant=grant)
+        event = directives.accept_grant(token, stack.lwa.issue_grant_code())
         _inject(proxy, case.fault)
         answer, took = _timed(event, GRANT_LAMBDA_MS)
         alexa_schema.assert_valid(answer)

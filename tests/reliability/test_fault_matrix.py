@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import lambda_handler
-from devstack import webhook_sender
+from devstack import directives, webhook_sender
 from devstack.demo_data import ALICE_ID, FRONT_DOOR, GARAGE
 from devstack.lwa_server import LwaServer
 from models import store
@@ -59,17 +59,6 @@ LINK = "lnk_matrix"
 SESSION = "matrix-session-1"
 NEW_DEVICE = "dev_matrixnew1"
 OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-STREAMS = {
-    "cameraStreams": [
-        {
-            "protocol": "RTSP",
-            "resolution": {"width": 1920, "height": 1080},
-            "authorizationType": "NONE",
-            "videoCodec": "H264",
-            "audioCodec": "AAC",
-        }
-    ]
-}
 
 
 def user_key() -> str:
@@ -80,21 +69,12 @@ def endpoint(device_id: str) -> str:
     return pseudonyms.endpoint_id(ALICE_ID, device_id)
 
 
+def addressed(device_id: str) -> dict[str, str]:
+    """Alice's camera as a directive addresses it (its cookie is empty)."""
+    return {"endpointId": endpoint(device_id)}
+
+
 # --- the paths: setup and the event that exercises them ----------------------------------------
-
-
-def directive(
-    namespace: str, name: str, token: str, *, endpoint_id: str | None = None, **payload: Any
-) -> dict:
-    header = {"namespace": namespace, "name": name, "payloadVersion": "3", "messageId": str(uuid.uuid4())}
-    body: dict[str, Any] = {"header": header, "payload": payload}
-    scope = {"type": "BearerToken", "token": token}
-    if endpoint_id is None:
-        body["payload"]["grantee" if namespace == "Alexa.Authorization" else "scope"] = scope
-    else:
-        header["correlationToken"] = "corr-" + uuid.uuid4().hex
-        body["endpoint"] = {"scope": scope, "endpointId": endpoint_id, "cookie": {}}
-    return {"directive": body}
 
 
 def linked(*, alexa_user: str | None = None) -> None:
@@ -169,17 +149,7 @@ NEW_DEVICE_BODY = {
 
 
 def _open_session(token: str) -> None:
-    opened = lambda_handler.handler(
-        directive(
-            "Alexa.RTCSessionController",
-            "InitiateSessionWithOffer",
-            token,
-            endpoint_id=endpoint(FRONT_DOOR),
-            sessionId=SESSION,
-            offer={"format": "SDP", "value": OFFER_SDP},
-        ),
-        None,
-    )
+    opened = lambda_handler.handler(directives.offer(token, addressed(FRONT_DOOR), OFFER_SDP, SESSION), None)
     assert opened["event"]["header"]["name"] == "AnswerGeneratedForSession", opened
 
 
@@ -199,24 +169,47 @@ def setup(path: matrix.Path, world: World) -> dict[str, Any]:
             return envelopes.launch(token=token)
         return envelopes.intent("CameraStatus", token=token, slots=camera_slot("garage"))
     if path.key == "AcceptGrant":
-        grant = {"type": "OAuth2.AuthorizationCode", "code": world.lwa.issue_grant_code()}
-        return directive("Alexa.Authorization", "AcceptGrant", token, grant=grant)
+        return directives.accept_grant(token, world.lwa.issue_grant_code())
     linked()
+    if path.key in FAULTED_CALL:
+        return data_controller_setup(path, world, token)
     if path.key == "Discover":
-        return directive("Alexa.Discovery", "Discover", token)
+        return directives.discover(token)
     if path.key == "ReportState":
-        return directive("Alexa", "ReportState", token, endpoint_id=endpoint(GARAGE))
+        return directives.report_state(token, addressed(GARAGE))
     if path.key == "InitializeCameraStreams":
-        return directive(
-            "Alexa.CameraStreamController", path.key, token, endpoint_id=endpoint(FRONT_DOOR), **STREAMS
-        )
+        return directives.initialize_streams(token, addressed(FRONT_DOOR), directives.one_rtsp_stream())
     if path.key == "InitiateSessionWithOffer":
-        offer = {"format": "SDP", "value": OFFER_SDP}
-        return directive(
-            rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION, offer=offer
-        )
+        return directives.offer(token, addressed(FRONT_DOOR), OFFER_SDP, SESSION)
     _open_session(token)  # SessionConnected / SessionDisconnected: a session ACCloud knows
-    return directive(rtc, path.key, token, endpoint_id=endpoint(FRONT_DOOR), sessionId=SESSION)
+    session = {"sessionId": SESSION}
+    return directives.directive(rtc, path.key, token, endpoint=addressed(FRONT_DOOR), payload=session)
+
+
+# The one ACCloud request the faults of a DataController path are aimed at ("METHOD path").
+FAULTED_CALL = {
+    matrix.REPORT_PAGE_2: f"GET /v1/devices/{FRONT_DOOR}/detections",
+    matrix.DELETE_DATA: f"POST /v1/devices/{FRONT_DOOR}/detections/delete",
+}
+
+
+def data_controller_setup(path: matrix.Path, world: World, token: str) -> dict[str, Any]:
+    """Three detections of the doorbell at ACCloud. ReportData: the first page (two) was answered
+    without a fault, the directive asks for the second with its nextToken. DeleteData: the newest,
+    by the opaque id Alexa was given for it."""
+    made = [world.accloud.detections.record(FRONT_DOOR, "person", time.time() - 60 * m) for m in (3, 2, 1)]
+    doorbell = addressed(FRONT_DOOR)
+    if path.key == matrix.DELETE_DATA:
+        ref = pseudonyms.detection_ref(ALICE_ID, FRONT_DOOR, made[-1].id)
+        return directives.data_controller("DeleteData", token, doorbell, {"identifiers": [ref]})
+    first = lambda_handler.handler(
+        directives.data_controller("ReportData", token, doorbell, {"paginationContext": {"maxResults": 2}}),
+        None,
+    )["event"]
+    assert first["header"]["name"] == "DataReport" and len(first["payload"]["data"]) == 2, first
+    next_token = first["payload"]["paginationContext"]["nextToken"]
+    pagination = {"maxResults": 2, "nextToken": next_token}
+    return directives.data_controller("ReportData", token, doorbell, {"paginationContext": pagination})
 
 
 # --- faults -------------------------------------------------------------------------------------------
@@ -238,7 +231,11 @@ _DYNAMODB: dict[str, tuple[str, int | None]] = {  # error, how many attempts fai
 
 @contextlib.contextmanager
 def injected(
-    fault: str, world: World, monkeypatch: pytest.MonkeyPatch, dynamodb: DynamoFaults
+    fault: str,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb: DynamoFaults,
+    accloud_prefix: str = "/v1/",
 ) -> Iterator[None]:
     def setting(name: str, value: str) -> None:
         monkeypatch.setenv(name, value)
@@ -253,7 +250,7 @@ def injected(
     with contextlib.ExitStack() as stack:
         stack.callback(world.accloud.clear_faults)
         if fault in accloud_faults:
-            world.accloud.set_fault(*accloud_faults[fault])
+            world.accloud.set_fault(*accloud_faults[fault], path_prefix=accloud_prefix)
         elif fault == "accloud_tls_plain":
             setting("ZOSI_ACCLOUD_BASE_URL", world.accloud.base_url.replace("http://", "https://"))
         elif fault == "accloud_tls_self_signed":
@@ -328,7 +325,7 @@ def expected_rows(before: Rows, expect: matrix.Expect, answer: dict[str, Any]) -
             for row in [r for r in kinds if r[0] == me]:
                 del kinds[row]
             kinds[("fence", "fence")] += 1  # the erasure leaves its short-lived fence behind
-        elif word != "activity":
+        elif word not in ("activity", "-det"):  # -det: ACCloud's change (assert_data_controller)
             raise AssertionError(f"unknown stored-state word {word!r}")
     return +kinds
 
@@ -360,14 +357,19 @@ def test_cell(
     monkeypatch.setattr(webhook, "client_factory", lambda: GatewayClient(sleep=clock.sleep, clock=clock.now))
     before, received = rows(), len(world.gateway.received())
     spy, dynamodb = CallSpy(monkeypatch), DynamoFaults()
+    faulted_call = FAULTED_CALL.get(path.key)
+    prefix = faulted_call.partition(" ")[2] if faulted_call else "/v1/"
+    asked_before = world.accloud.request_counts()
     with contextlib.ExitStack() as faulty:
         for fault in faults:
-            faulty.enter_context(injected(fault.key, world, monkeypatch, dynamodb))
+            faulty.enter_context(injected(fault.key, world, monkeypatch, dynamodb, prefix))
         faulty.enter_context(dynamodb.installed())
         context = LambdaContext(clock)
         started = clock.now()
         answer = lambda_handler.handler(event, context)
         elapsed = clock.now() - started
+        if faulted_call:  # before the faults clear: a hung delete is still parked at ACCloud
+            assert_data_controller(path, fault_key, event, answer, world, asked_before)
 
     got = outcome(path, answer, alexa_schema)
     assert got == expect.answer, answer
@@ -400,6 +402,62 @@ def test_cell(
         if fault.key == "ddb_transaction_conflict" and not path.untouched(fault.key):
             # Every injected conflict was answered: the retries really ran before the outcome above.
             assert dynamodb.failed == matrix.TRANSIENT_CONFLICTS
+
+
+def assert_data_controller(
+    path: matrix.Path,
+    fault_key: str,
+    event: dict[str, Any],
+    answer: dict[str, Any],
+    world: World,
+    asked_before: dict[str, int],
+) -> None:
+    """An Alexa.DataController answer (its own ErrorResponse, payloadVersion "1.0", never Alexa's),
+    the aimed-at call really made under an ACCloud fault that reaches the server, and ACCloud
+    holding the detection exactly when the table says it was not deleted."""
+    header = answer["event"]["header"]
+    assert (header["namespace"], header["payloadVersion"]) == ("Alexa.DataController", "1.0"), header
+    if header["name"] == "ErrorResponse":
+        assert set(answer["event"]["payload"]) == {"type", "message"}
+    fault = matrix.FAULT_BY_KEY.get(fault_key)
+    if fault and fault.service == "accloud" and not fault.key.startswith("accloud_tls"):
+        call = FAULTED_CALL[path.key]
+        asked = world.accloud.request_counts().get(call, 0) - asked_before.get(call, 0)
+        assert asked >= 1, f"the fault was never met: no {call}"
+    if path.key == matrix.DELETE_DATA:
+        (ref,) = event["directive"]["payload"]["identifiers"]
+        asked_to_delete = pseudonyms.detection_id_for(ALICE_ID, FRONT_DOOR, ref)
+        held = {d["id"] for d in world.accloud.detections_held(FRONT_DOOR)}
+        deleted = "-det" in path.expect(fault_key if fault_key != matrix.UNREACHABLE else "none").stored
+        assert (asked_to_delete not in held) == deleted, "ACCloud's state is not the table's"
+
+
+def test_a_delete_whose_first_answer_is_lost_is_no_success_and_says_no_untruth(
+    world: World, alexa_schema: AlexaSchema
+) -> None:
+    """ACCloud deleted, its answer came back truncated, the skill's one retry then hears "not found":
+    an Alexa.DataController.ErrorResponse (never DeleteDataResponse, which only ACCloud's own
+    confirmation earns), whose message claims no less and no more than ACCloud said."""
+    world.fresh()
+    event = setup(matrix.PATH_BY_KEY[matrix.DELETE_DATA], world)
+    warm.reset()
+    call = FAULTED_CALL[matrix.DELETE_DATA]
+    before = rows()
+    world.accloud.set_fault("malformed", path_prefix=call.partition(" ")[2], times=1)
+    clock = VirtualClock()
+    started = clock.now()
+    answer = lambda_handler.handler(event, LambdaContext(clock))
+    assert clock.now() - started < matrix.DEFAULT_LIMIT
+    alexa_schema.assert_valid(answer)
+    header, payload = answer["event"]["header"], answer["event"]["payload"]
+    assert (header["namespace"], header["name"]) == ("Alexa.DataController", "ErrorResponse")
+    assert payload["type"] == "INVALID_VALUE"
+    assert payload["message"] == "0 of 1 confirmed deleted; ACCloud does not hold the others"
+    assert world.accloud.request_counts()[call] == 2  # the truncated answer, then the retry
+    (ref,) = event["directive"]["payload"]["identifiers"]
+    gone = pseudonyms.detection_id_for(ALICE_ID, FRONT_DOOR, ref)
+    assert gone not in {d["id"] for d in world.accloud.detections_held(FRONT_DOOR)}
+    assert rows().kinds == before.kinds
 
 
 # --- the injected transaction cancellations are DynamoDB's --------------------------------------------

@@ -20,6 +20,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import lambda_handler
+from devstack import directives
 from devstack.demo_data import ALICE_ID, BOB_ID, FRONT_DOOR, GARAGE, demo_seed
 from skill.privacy import pseudonyms
 from skill.smarthome import dispatch, registry  # noqa: F401  (importing dispatch registers the handlers)
@@ -30,18 +31,8 @@ from tests.reliability.strategies import bombs, json_values, odd_text, other_jso
 GRANT_NAMESPACE = "Alexa.Authorization"
 SESSION = "fuzz-session-1"
 OFFER_SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-STREAMS = {
-    "cameraStreams": [
-        {
-            "protocol": "RTSP",
-            "resolution": {"width": 1920, "height": 1080},
-            "authorizationType": "NONE",
-            "videoCodec": "H264",
-            "audioCodec": "AAC",
-        }
-    ]
-}
-INSTANCE = "Camera.SmartVisionData"
+STREAMS = directives.one_rtsp_stream()
+INSTANCE = directives.DATA_CONTROLLER[2]
 ENDPOINT_ID_LIMIT, TOKEN_LIMIT, FIELD_LIMIT, HEADER_NAME_LIMIT = 256, 4096, 4096, 128
 
 
@@ -62,24 +53,16 @@ class Kind:
         return f"{self.namespace}.{self.name}"
 
     def event(self, token: str, endpoint_id: str) -> dict[str, Any]:
-        header = {
-            "namespace": self.namespace,
-            "name": self.name,
-            "payloadVersion": self.payload_version,
-            "messageId": str(uuid.uuid4()),
-            "correlationToken": "corr-" + uuid.uuid4().hex,
-        }
-        if self.instance is not None:
-            header["instance"] = self.instance
-        body: dict[str, Any] = {"header": header, "payload": copy.deepcopy(self.payload)}
-        scope = {"type": "BearerToken", "token": token}
-        if self.endpoint:
-            body["endpoint"] = {"scope": scope, "endpointId": endpoint_id, "cookie": {}}
-        elif self.namespace == GRANT_NAMESPACE:
-            body["payload"]["grantee"] = scope
-        else:
-            body["payload"]["scope"] = scope
-        return {"directive": body}
+        return directives.directive(
+            self.namespace,
+            self.name,
+            token,
+            endpoint={"endpointId": endpoint_id} if self.endpoint else None,
+            payload=copy.deepcopy(self.payload),
+            payload_version=self.payload_version,
+            correlation_token="corr-" + uuid.uuid4().hex,  # on every directive, addressed or not
+            instance=self.instance,
+        )
 
 
 KINDS = {

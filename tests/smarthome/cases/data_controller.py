@@ -451,7 +451,9 @@ CASES = [
         delete("Front Door", lambda w: {"identifiers": refs_of(FRONT, lambda ids: ids[:2])(w)}),
         refused(
             "INVALID_VALUE",
-            then=both(message_says("1 of 2 deleted"), lambda w: _left(w, FRONT, newest(w, FRONT)[2:])),
+            then=both(
+                message_says("1 of 2 confirmed deleted"), lambda w: _left(w, FRONT, newest(w, FRONT)[2:])
+            ),
         ),
         given=both(THREE, lambda w: w.accloud.detections.remove(FRONT, newest(w, FRONT)[:1])),
     ),
