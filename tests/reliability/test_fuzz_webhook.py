@@ -25,8 +25,8 @@ from devstack import webhook_sender
 from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from models import store
 from skill.amazon import grants, lwa
+from skill.cloud import webhook_events
 from skill.privacy import pseudonyms
-from skill.proactive import events
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.reliability.harness import DynamoFaults, World, rows
 from tests.reliability.strategies import (
@@ -42,12 +42,12 @@ from tests.reliability.strategies import (
 PATH = "/webhooks/accloud"
 MAX_BODY = 65536  # ZOSI_WEBHOOK_MAX_BODY_BYTES: larger bodies are refused (413) before the signature
 SECRET = TEST_WEBHOOK_SECRET.encode()
-ACCOUNT_EVENTS = sorted(events.ACCOUNT_EVENTS)
-DEVICE_EVENTS = sorted(events.EVENT_TYPES - events.ACCOUNT_EVENTS)
+ACCOUNT_EVENTS = sorted(webhook_events.ACCOUNT_EVENTS)
+DEVICE_EVENTS = sorted(webhook_events.EVENT_TYPES - webhook_events.ACCOUNT_EVENTS)
 alnum = st.from_regex(r"[A-Za-z0-9]{1,60}", fullmatch=True)
 # Fields ACCloud may add some day (docs/accloud-openapi.yaml): the skill drops them unread. Small,
 # so an event carrying them stays under the size limit; text without lone surrogates (I-JSON).
-unknown_names = st.text(max_size=20).filter(lambda name: name not in events._FIELDS)
+unknown_names = st.text(max_size=20).filter(lambda name: name not in webhook_events.FIELDS)
 added_values = st.recursive(
     json_scalars | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
@@ -198,7 +198,7 @@ def device_body(device_id: str) -> st.SearchStrategy[dict[str, Any]]:
 
 @st.composite
 def well_formed(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(sorted(events.EVENT_TYPES)))
+    kind = draw(st.sampled_from(sorted(webhook_events.EVENT_TYPES)))
     moment = datetime.now(UTC) - timedelta(seconds=draw(st.integers(0, 30)))
     event: dict[str, Any] = {
         # Unique per call (not drawn): a repeated id is a redelivery, answered "duplicate".
@@ -209,13 +209,13 @@ def well_formed(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         event.update(draw(st.dictionaries(unknown_names, added_values, max_size=3)))
         event[MARKER_FIELD] = MARKER_PREFIX + uuid.uuid4().hex
-    if kind in events.ACCOUNT_EVENTS:
+    if kind in webhook_events.ACCOUNT_EVENTS:
         event["user_id"] = "usr_" + draw(alnum.filter(lambda s: "usr_" + s != ALICE_ID))
         return event
     event["user_id"] = ALICE_ID
     device_id = draw(st.sampled_from([FRONT_DOOR, GARAGE, BACK_YARD]) | alnum.map(lambda s: "dev_" + s))
     event["device_id"] = device_id
-    if kind in events.WITH_DEVICE_BODY:
+    if kind in webhook_events.WITH_DEVICE_BODY:
         event["device"] = draw(device_body(device_id))
     return event
 
@@ -278,13 +278,14 @@ def malformed(draw: st.DrawFn) -> bytes:
     way = draw(st.sampled_from(["missing", "mistyped", "non-text unknown", "bad id", "bad time", "bad type",
                                 "device where none belongs", "device mismatch", "bad device", "not an object",
                                 "not JSON", "not UTF-8", "lone surrogate"]))  # fmt: skip
-    device_event = event["type"] not in events.ACCOUNT_EVENTS
+    device_event = event["type"] not in webhook_events.ACCOUNT_EVENTS
     if way == "missing":
         required = _REQUIRED | ({"device_id"} if device_event else set())
-        required |= {"device"} if event["type"] in events.WITH_DEVICE_BODY else set()
+        required |= {"device"} if event["type"] in webhook_events.WITH_DEVICE_BODY else set()
         del event[draw(st.sampled_from(sorted(required)))]
     elif way == "mistyped":
-        field = draw(st.sampled_from(sorted(k for k in event if k in events._FIELDS)))  # others are ignored
+        # Only the fields parse reads: the others are ignored.
+        field = draw(st.sampled_from(sorted(k for k in event if k in webhook_events.FIELDS)))
         event[field] = draw(other_json_type(event[field]))
     elif way == "non-text unknown":  # ignored, but the body is no Unicode text: 400
         event[draw(unknown_names)] = "note \ud800" + draw(st.text(max_size=5))
@@ -305,11 +306,11 @@ def malformed(draw: st.DrawFn) -> bytes:
             | odd_text.filter(lambda t: not t.endswith("Z"))
         )
     elif way == "bad type":
-        event["type"] = draw(odd_text.filter(lambda t: t not in events.EVENT_TYPES))
+        event["type"] = draw(odd_text.filter(lambda t: t not in webhook_events.EVENT_TYPES))
     elif way == "device where none belongs":
         if not device_event:
             event["device_id"] = "dev_" + draw(alnum)  # account events carry no device
-        elif event["type"] in events.WITH_DEVICE_BODY:
+        elif event["type"] in webhook_events.WITH_DEVICE_BODY:
             event["type"] = "device.removed"  # only device.added/updated carry a device body
         else:
             event["device"] = draw(device_body(event["device_id"]))
@@ -387,7 +388,7 @@ def with_bomb(draw: st.DrawFn) -> bytes:
     """A well-formed event with JSON nesting past skill.bounded's 32 levels in a known or an unknown
     field (the body's text is spliced: no encoder survives the depths drawn)."""
     event = draw(well_formed())
-    field = draw(st.sampled_from(sorted(k for k in event if k in events._FIELDS)) | unknown_names)
+    field = draw(st.sampled_from(sorted(k for k in event if k in webhook_events.FIELDS)) | unknown_names)
     event[field] = _BOMB_SLOT
     return encode(event).replace(json.dumps(_BOMB_SLOT).encode(), draw(deep_json_text).encode(), 1)
 
