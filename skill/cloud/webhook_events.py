@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from skill.cloud.contract import Device, MalformedDevice, parse_device
+from skill.cloud.contract import DETECTION_ID, Device, MalformedDevice, parse_device
 
 DOORBELL_PRESSED = "doorbell.pressed"
 MOTION_DETECTED = "motion.detected"
@@ -24,16 +24,20 @@ DEVICE_REMOVED = "device.removed"
 ACCOUNT_DELETED = "account.deleted"
 CONSENT_WITHDRAWN = "account.consent_withdrawn"
 CONSENT_GIVEN = "account.consent_given"
+DETECTIONS_DELETED = "detections.deleted"
 
 REAL_TIME = frozenset(
     {DOORBELL_PRESSED, MOTION_DETECTED, MOTION_CLEARED, PERSON_DETECTED, DEVICE_ONLINE, DEVICE_OFFLINE}
 )
 WITH_DEVICE_BODY = frozenset({DEVICE_ADDED, DEVICE_UPDATED})
 ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN, CONSENT_GIVEN})
-EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
+EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED, DETECTIONS_DELETED}
 
-FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})  # all parse reads
+# All parse reads.
+FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device", "detection_ids", "reason"})
 _MAX_ID = 128
+MAX_DELETED_DETECTIONS = 1000  # one detections.deleted names at most this many (the contract)
+DELETION_REASONS = frozenset({"deleted", "expired"})
 
 
 class EventRejected(ValueError):
@@ -48,6 +52,8 @@ class AccloudEvent:
     user_id: str
     device_id: str | None = None
     device: Device | None = None
+    detection_ids: tuple[str, ...] = ()  # detections.deleted only: ACCloud's raw ids, never shown to Alexa
+    deletion_reason: str | None = None  # detections.deleted only: "deleted" or "expired"
 
 
 def parse(body: Any) -> AccloudEvent:
@@ -78,7 +84,27 @@ def parse(body: Any) -> AccloudEvent:
                 raise EventRejected("device.id differs from device_id")
         elif "device" in body:
             raise EventRejected("only device.added and device.updated carry a device")
-    return AccloudEvent(event_id, event_type, occurred_at, user_id, device_id, device)
+    detection_ids, reason = _deletion(body, event_type)
+    return AccloudEvent(event_id, event_type, occurred_at, user_id, device_id, device, detection_ids, reason)
+
+
+def _deletion(body: dict[str, Any], event_type: str) -> tuple[tuple[str, ...], str | None]:
+    """The detection ids and reason of a detections.deleted (other events carry no ids)."""
+    if event_type != DETECTIONS_DELETED:
+        if "detection_ids" in body:
+            raise EventRejected("only detections.deleted carries detection_ids")
+        return (), None
+    ids = body.get("detection_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_DELETED_DETECTIONS:
+        raise EventRejected(f"detection_ids must list 1 to {MAX_DELETED_DETECTIONS} ids")
+    if not all(isinstance(i, str) and DETECTION_ID.fullmatch(i) for i in ids):
+        raise EventRejected("detection_ids holds a malformed id")
+    if len(set(ids)) != len(ids):
+        raise EventRejected("detection_ids repeats an id")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or reason not in DELETION_REASONS:
+        raise EventRejected("reason must be deleted or expired")
+    return tuple(ids), reason
 
 
 def _id(value: Any, prefix: str, name: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,6 +23,7 @@ from skill.cloud.webhook_events import (
     ACCOUNT_DELETED,
     CONSENT_GIVEN,
     CONSENT_WITHDRAWN,
+    DETECTIONS_DELETED,
     DEVICE_ADDED,
     DEVICE_OFFLINE,
     DEVICE_ONLINE,
@@ -111,6 +112,19 @@ def object_detection(
         payload=sensor.detection(detection_id, detected_at, object_class),
         endpoint_id=endpoint_id,
         payload_version=sensor.version,
+    )
+
+
+def data_deleted(endpoint_id: str, refs: Sequence[str]) -> MessageBuilder:
+    controller = capabilities.DATA_CONTROLLER
+    return partial(
+        messages.gateway_event,
+        namespace=controller.interface,
+        name=controller.DELETED_EVENT,
+        payload=controller.deleted(refs),
+        endpoint_id=endpoint_id,
+        payload_version=controller.version,
+        instance=controller.instance,
     )
 
 
@@ -228,15 +242,14 @@ def advertised(record: Any, interface: str, category: str | None = None) -> bool
     """Whether an endpoint, as last reported to Alexa, has ``interface`` (and ``category``).
 
     An endpoint missing from the index (Alexa learned it from a Discover directive that does not
-    write the index) is given the benefit of the doubt: Alexa itself rejects what it cannot use.
-    Interface lists are checked once the index records them (``EndpointRecord.interfaces``).
+    write the index), or indexed before the index recorded interfaces, is given the benefit of the
+    doubt: Alexa itself rejects what it cannot use.
     """
     if record is None:
         return True
     if category is not None and category not in record.categories:
         return False
-    interfaces = getattr(record, "interfaces", None)
-    return interfaces is None or interface in interfaces
+    return record.interfaces is None or interface in record.interfaces
 
 
 def _doorbell(work: _Work) -> Result:
@@ -254,6 +267,15 @@ def _person(work: _Work) -> Result:
     # One identifier for the detection, the same for every link; not derived from ACCloud's event id.
     build = object_detection(work.endpoint_id, str(uuid.uuid4()), work.event.occurred_at)
     return work.send_if_advertised(build, capabilities.OBJECT_DETECTION_SENSOR.interface)
+
+
+def _detections_deleted(work: _Work) -> Result:
+    # Alexa knows the detections only by their opaque refs (as ReportData listed them), never by
+    # ACCloud's ids. Not dropped for age: Alexa must learn of a deletion however late it comes.
+    endpoint_id = work.endpoint_id  # raises for a device event without device_id
+    user_id, device_id = work.event.user_id, work.event.device_id or ""
+    refs = [pseudonyms.detection_ref(user_id, device_id, d) for d in work.event.detection_ids]
+    return work.send_if_advertised(data_deleted(endpoint_id, refs), capabilities.DATA_CONTROLLER.interface)
 
 
 def _connectivity(work: _Work) -> Result:
@@ -274,9 +296,16 @@ def _device_changed(work: _Work) -> Result:
         return Result("skipped")
     endpoint_id = described["endpointId"]
     record = store.EndpointRecord(
-        tuple(described["displayCategories"]), endpoints.capability_digest(described)
+        tuple(described["displayCategories"]),
+        endpoints.capability_digest(described),
+        endpoints.interfaces_of(described),
     )
-    if work.index.get(endpoint_id) == record:
+    last = work.index.get(endpoint_id)
+    # The digest covers the capabilities: equal digests mean Alexa was told the same interfaces.
+    if last is not None and (last.categories, last.capability_digest) == (
+        record.categories,
+        record.capability_digest,
+    ):
         return Result("unchanged")
     if endpoint_id not in work.index and len(work.index) >= endpoints.MAX_ENDPOINTS:
         log(_log, logging.WARNING, "account at Alexa's endpoint limit; device not added")
@@ -312,6 +341,7 @@ _HANDLERS: dict[str, Callable[[_Work], Result]] = {
     DEVICE_ADDED: _device_changed,
     DEVICE_UPDATED: _device_changed,
     DEVICE_REMOVED: _device_removed,
+    DETECTIONS_DELETED: _detections_deleted,
 }
 
 

@@ -30,6 +30,11 @@ def event(
     return {**body, **extra}
 
 
+def deletion(ids: Any = None, reason: Any = "deleted") -> dict[str, Any]:
+    ids = ["det_9b2f4c1a7e3d"] if ids is None else ids
+    return event("detections.deleted", FRONT_DOOR, detection_ids=ids, reason=reason)
+
+
 def without(body: dict[str, Any], field: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != field}
 
@@ -53,6 +58,21 @@ MALFORMED_EVENTS: dict[str, Any] = {
     "device.added without device": event("device.added"),
     "device body on a ring": event(device={"id": FRONT_DOOR}),
     "device.id differs": event("device.updated", device={"id": "dev_other", "name": "x", "kind": "camera"}),
+    # detections.deleted: 1 to 1000 of ACCloud's detection ids, unique, and why they went
+    "deletion without ids": without(deletion(), "detection_ids"),
+    "deletion of no ids": deletion([]),
+    "deletion of 1001 ids": deletion([f"det_{i}" for i in range(1001)]),
+    "deletion ids not a list": deletion("det_1"),
+    "deletion id not text": deletion(["det_1", 2]),
+    "deletion id without prefix": deletion(["det_1", "9b2f4c"]),
+    "deletion id of a prefix only": deletion(["det_"]),
+    "deletion id with a dash": deletion(["det_9b2f-4c"]),
+    "deletion id too long": deletion(["det_" + "a" * 65]),
+    "deletion id twice": deletion(["det_1", "det_1"]),
+    "deletion without reason": without(deletion(), "reason"),
+    "deletion for another reason": deletion(reason="purged"),
+    "deletion without device_id": without(deletion(), "device_id"),
+    "detection_ids on a ring": event(detection_ids=["det_1"]),
 }
 
 
@@ -90,7 +110,20 @@ def test_fields_the_skill_does_not_know_are_dropped_unread() -> None:
     assert webhook_events.parse(event(**added)) == webhook_events.parse(event())
 
 
+def test_a_deletion_carries_its_detection_ids_and_reason() -> None:
+    ids = [f"det_{i:04d}" for i in range(1000)]  # the contract's most
+    parsed = webhook_events.parse(deletion(ids, "expired"))
+    assert (parsed.type, parsed.device_id) == ("detections.deleted", FRONT_DOOR)
+    assert (parsed.detection_ids, parsed.deletion_reason) == (tuple(ids), "expired")
+
+
+def test_other_events_carry_no_detection_ids() -> None:
+    """``reason`` on another event is a field the skill does not read there, not an error."""
+    parsed = webhook_events.parse(event(reason="deleted"))
+    assert (parsed.detection_ids, parsed.deletion_reason) == ((), None)
+
+
 def test_every_event_type_of_the_contract_is_known() -> None:
     from devstack.accloud import EVENT_TYPES
 
-    assert set(EVENT_TYPES) - {"detections.deleted"} == webhook_events.EVENT_TYPES
+    assert set(EVENT_TYPES) == webhook_events.EVENT_TYPES

@@ -26,6 +26,7 @@ from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from models import store
 from skill.amazon import grants, lwa
 from skill.cloud import webhook_events
+from skill.cloud.contract import DETECTION_ID
 from skill.privacy import pseudonyms
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.reliability.harness import DynamoFaults, World, rows
@@ -45,6 +46,7 @@ SECRET = TEST_WEBHOOK_SECRET.encode()
 ACCOUNT_EVENTS = sorted(webhook_events.ACCOUNT_EVENTS)
 DEVICE_EVENTS = sorted(webhook_events.EVENT_TYPES - webhook_events.ACCOUNT_EVENTS)
 alnum = st.from_regex(r"[A-Za-z0-9]{1,60}", fullmatch=True)
+detection_ids = alnum.map(lambda s: "det_" + s)
 # Fields ACCloud may add some day (docs/accloud-openapi.yaml): the skill drops them unread. Small,
 # so an event carrying them stays under the size limit; text without lone surrogates (I-JSON).
 unknown_names = st.text(max_size=20).filter(lambda name: name not in webhook_events.FIELDS)
@@ -217,6 +219,9 @@ def well_formed(draw: st.DrawFn) -> dict[str, Any]:
     event["device_id"] = device_id
     if kind in webhook_events.WITH_DEVICE_BODY:
         event["device"] = draw(device_body(device_id))
+    if kind == webhook_events.DETECTIONS_DELETED:
+        event["detection_ids"] = draw(st.lists(detection_ids, min_size=1, max_size=5, unique=True))
+        event["reason"] = draw(st.sampled_from(sorted(webhook_events.DELETION_REASONS)))
     return event
 
 
@@ -271,17 +276,51 @@ def _break_device(draw: st.DrawFn, event: dict[str, Any]) -> None:
     event["device"] = device
 
 
+def _break_deletion(draw: st.DrawFn, event: dict[str, Any]) -> None:
+    """A detections.deleted whose ids or reason are broken one way (or ids on another event)."""
+    event.update(type="detections.deleted", user_id=ALICE_ID, device_id=event.get("device_id", "dev_d"))
+    event.pop("device", None)
+    event["reason"] = "deleted"
+    ids = draw(st.lists(detection_ids, min_size=1, max_size=3, unique=True))
+    breakage = draw(st.sampled_from(["no ids", "too many", "repeated", "bad id", "bad reason", "other type"]))
+    if breakage == "no ids":
+        ids = []
+    elif breakage == "too many":
+        ids = [f"det_{n}" for n in range(webhook_events.MAX_DELETED_DETECTIONS + 1)]
+    elif breakage == "repeated":
+        ids = [*ids, ids[0]]
+    elif breakage == "bad id":
+        ids = [
+            *ids,
+            draw(
+                st.sampled_from(["det_", "det_a-b", "DET_1", "det_" + "a" * 65, "dev_1"])
+                | odd_text.filter(lambda i: not DETECTION_ID.fullmatch(i))
+            ),
+        ]
+    elif breakage == "bad reason":
+        event["reason"] = draw(odd_text.filter(lambda r: r not in webhook_events.DELETION_REASONS))
+    else:
+        event["type"] = draw(st.sampled_from(sorted(webhook_events.EVENT_TYPES - {"detections.deleted"})))
+    event["detection_ids"] = ids
+
+
+_BREAKERS = {"bad device": _break_device, "bad deletion": _break_deletion}
+
+
 @st.composite
 def malformed(draw: st.DrawFn) -> bytes:
     """The bytes of a body that is no well-formed event (the comment names each way)."""
     event = draw(well_formed())
     way = draw(st.sampled_from(["missing", "mistyped", "non-text unknown", "bad id", "bad time", "bad type",
                                 "device where none belongs", "device mismatch", "bad device", "not an object",
-                                "not JSON", "not UTF-8", "lone surrogate"]))  # fmt: skip
+                                "not JSON", "not UTF-8", "lone surrogate", "bad deletion"]))  # fmt: skip
     device_event = event["type"] not in webhook_events.ACCOUNT_EVENTS
     if way == "missing":
         required = _REQUIRED | ({"device_id"} if device_event else set())
         required |= {"device"} if event["type"] in webhook_events.WITH_DEVICE_BODY else set()
+        required |= (
+            {"detection_ids", "reason"} if event["type"] == webhook_events.DETECTIONS_DELETED else set()
+        )
         del event[draw(st.sampled_from(sorted(required)))]
     elif way == "mistyped":
         # Only the fields parse reads: the others are ignored.
@@ -318,8 +357,8 @@ def malformed(draw: st.DrawFn) -> bytes:
         event.update(type="device.updated", device_id=event.get("device_id", "dev_a"))
         event["user_id"] = ALICE_ID
         event["device"] = draw(device_body(event["device_id"] + "0"))
-    elif way == "bad device":
-        _break_device(draw, event)
+    elif way in _BREAKERS:
+        _BREAKERS[way](draw, event)
     elif way == "not an object":
         return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict)))).encode()
     elif way == "not JSON":
