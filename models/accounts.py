@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from models.base import ensure_bound
-from models.endpoints import EndpointRecord
+from models.endpoints import EndpointRecord, record_of
 from models.items import (
     AccountLink,
     AccountProfile,
@@ -45,9 +44,7 @@ def account_view(user_key: str) -> AccountView:
                 links.append(AccountLink.from_raw_data(raw))
             elif model is EndpointEntry:
                 entry = EndpointEntry.from_raw_data(raw)
-                endpoints[entry.endpoint_id] = EndpointRecord(
-                    tuple(cast(list[str], entry.categories or [])), entry.capability_digest
-                )
+                endpoints[entry.endpoint_id] = record_of(entry)
             elif model is AccountProfile:
                 has_profile = True
                 profile = AccountProfile.from_raw_data(raw)

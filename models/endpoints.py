@@ -24,6 +24,17 @@ class EndpointRecord:
 
     categories: tuple[str, ...]
     capability_digest: str
+    # The interfaces reported (events go only where Alexa was told of theirs); None: not recorded.
+    interfaces: tuple[str, ...] | None = None
+
+
+def record_of(entry: EndpointEntry) -> EndpointRecord:
+    interfaces = cast(list[str] | None, entry.interfaces)
+    return EndpointRecord(
+        tuple(cast(list[str], entry.categories or [])),
+        entry.capability_digest,
+        None if interfaces is None else tuple(interfaces),
+    )
 
 
 def endpoint_index(user_key: str) -> dict[str, EndpointRecord]:
@@ -33,10 +44,7 @@ def endpoint_index(user_key: str) -> dict[str, EndpointRecord]:
         entries = EndpointEntry.query(
             user_key, EndpointEntry.sk.startswith(EndpointEntry.sort_key("")), consistent_read=True
         )
-        return {
-            e.endpoint_id: EndpointRecord(tuple(cast(list[str], e.categories or [])), e.capability_digest)
-            for e in entries
-        }
+        return {e.endpoint_id: record_of(e) for e in entries}
 
 
 def apply_endpoint_diff(
@@ -64,6 +72,7 @@ def apply_endpoint_diff(
                     EndpointEntry.sort_key(endpoint),
                     categories=list(record.categories),
                     capability_digest=record.capability_digest,
+                    interfaces=None if record.interfaces is None else list(record.interfaces),
                 ).get_save_kwargs_from_instance(),
             )
             for endpoint, record in upserts.items()

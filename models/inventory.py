@@ -133,6 +133,11 @@ INVENTORY: Final[dict[str, dict[str, AttributeUse]]] = {
             UNTIL_ERASURE,
             SHARING,
         ),
+        "interfaces": _use(
+            "names of the Alexa interfaces reported, so an event goes only where its interface was",
+            UNTIL_ERASURE,
+            SHARING,
+        ),
     },
     "WebhookDedupe": {
         "pk": _use(

@@ -126,6 +126,7 @@ class EndpointEntry(TableModel):
 
     categories = ListAttribute(of=UnicodeAttribute, default=list)
     capability_digest = UnicodeAttribute()  # models.keys.CAPABILITY_DIGEST: projected by endpoint_index
+    interfaces = ListAttribute(of=UnicodeAttribute, null=True)  # absent on rows written before it
 
     @staticmethod
     def sort_key(endpoint_id: str) -> str:

@@ -6,6 +6,7 @@ Discovery is truthful: one stream configuration per profile ACCloud says the dev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar, cast
@@ -189,6 +190,9 @@ class DataController(Capability):
     interface = "Alexa.DataController"
     version = "1.0"
     instance = "Camera.SmartVisionData"
+    # Sent when detections are deleted outside Alexa; the name is the project's choice, unverified
+    # (docs/data-controller.md).
+    DELETED_EVENT = "DataDeleted"
     RETRIEVAL_SCHEMA: ClassVar[dict[str, str]] = {"type": "JSON", "schema": "SmartVisionData"}
     _SENSOR = ObjectDetectionSensor()
 
@@ -205,6 +209,13 @@ class DataController(Capability):
         }
         return entry
 
+    def deleted(self, refs: Sequence[str]) -> dict[str, Any]:
+        """The DataDeleted payload: the opaque ids (``pseudonyms.detection_ref``) that left the history."""
+        return {"deleted": list(refs)}
+
+
+DATA_CONTROLLER = DataController()
+
 
 CAPABILITIES: tuple[Capability, ...] = (
     Alexa(),
@@ -213,7 +224,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     DOORBELL_EVENT_SOURCE,
     MOTION_SENSOR,
     OBJECT_DETECTION_SENSOR,
-    DataController(),
+    DATA_CONTROLLER,
     ENDPOINT_HEALTH,
 )
 

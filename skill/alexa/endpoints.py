@@ -202,6 +202,11 @@ def describe(owner_user_id: str, device: Device, fallback_name: str | None = Non
     return _endpoint(owner_user_id, device, look, fallback_name)
 
 
+def interfaces_of(endpoint: dict[str, Any]) -> tuple[str, ...]:
+    """The interfaces an endpoint description advertises (what the endpoint index records)."""
+    return tuple(capability["interface"] for capability in endpoint["capabilities"])
+
+
 def capability_digest(endpoint: dict[str, Any]) -> str:
     """A short digest of what Alexa knows about an endpoint; a change means AddOrUpdateReport.
 

@@ -114,9 +114,13 @@ def gateway_event(
     endpoint_id: str | None = None,
     context: list[dict[str, Any]] | None = None,
     payload_version: str = PAYLOAD_VERSION,
+    instance: str | None = None,
 ) -> dict[str, Any]:
-    """A proactive event for the Alexa Event Gateway, scoped by the user's LWA token."""
+    """A proactive event for the Alexa Event Gateway, scoped by the user's LWA token (``instance``:
+    the capability instance it reports for)."""
     event: dict[str, Any] = {"header": header(namespace, name, payload_version=payload_version)}
+    if instance is not None:
+        event["header"]["instance"] = instance
     if endpoint_id is not None:
         event["endpoint"] = {
             "scope": {"type": "BearerToken", "token": scope_token},

@@ -1,17 +1,17 @@
 """ACCloud webhook events -> Alexa Event Gateway messages (or erasure), for every linked Alexa account.
 
-``parse`` reads an allow-list of the verified body (unknown fields dropped unread); ``process`` maps
-each event to its Alexa message per link that takes events. The table of events and messages, and
-which events are dropped for age: docs/architecture.md, "ACCloud events to Alexa messages".
+``process`` maps each event (parsed by ``skill.cloud.webhook_events``) to its Alexa message per link
+that takes events. The table of events and messages, and which events are dropped for age:
+docs/architecture.md, "ACCloud events to Alexa messages".
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -19,50 +19,31 @@ from skill import metrics
 from skill.alexa import capabilities, endpoints, messages
 from skill.amazon.delete_report import delete_report, link_recipients, send_all, send_delete_report
 from skill.amazon.gateway import Deadline, Delivery, GatewayClient, MessageBuilder, Outcome, Recipient
-from skill.cloud.contract import Device, MalformedDevice, parse_device
+from skill.cloud.webhook_events import (
+    ACCOUNT_DELETED,
+    CONSENT_GIVEN,
+    CONSENT_WITHDRAWN,
+    DETECTIONS_DELETED,
+    DEVICE_ADDED,
+    DEVICE_OFFLINE,
+    DEVICE_ONLINE,
+    DEVICE_REMOVED,
+    DEVICE_UPDATED,
+    DOORBELL_PRESSED,
+    MOTION_CLEARED,
+    MOTION_DETECTED,
+    PERSON_DETECTED,
+    REAL_TIME,
+    AccloudEvent,
+    EventRejected,
+)
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
 
 _log = logging.getLogger(__name__)
 
-DOORBELL_PRESSED = "doorbell.pressed"
-MOTION_DETECTED = "motion.detected"
-MOTION_CLEARED = "motion.cleared"
-PERSON_DETECTED = "person.detected"
-DEVICE_ONLINE = "device.online"
-DEVICE_OFFLINE = "device.offline"
-DEVICE_ADDED = "device.added"
-DEVICE_UPDATED = "device.updated"
-DEVICE_REMOVED = "device.removed"
-ACCOUNT_DELETED = "account.deleted"
-CONSENT_WITHDRAWN = "account.consent_withdrawn"
-CONSENT_GIVEN = "account.consent_given"
-
-REAL_TIME = frozenset(
-    {DOORBELL_PRESSED, MOTION_DETECTED, MOTION_CLEARED, PERSON_DETECTED, DEVICE_ONLINE, DEVICE_OFFLINE}
-)
-WITH_DEVICE_BODY = frozenset({DEVICE_ADDED, DEVICE_UPDATED})
-ACCOUNT_EVENTS = frozenset({ACCOUNT_DELETED, CONSENT_WITHDRAWN, CONSENT_GIVEN})
-EVENT_TYPES = REAL_TIME | WITH_DEVICE_BODY | ACCOUNT_EVENTS | {DEVICE_REMOVED}
-
-_FIELDS = frozenset({"id", "type", "occurred_at", "user_id", "device_id", "device"})  # all parse reads
-_MAX_ID = 128
 ACTIVITY_RESOLUTION = timedelta(days=1)
-
-
-class EventRejected(ValueError):
-    """The body is not a well-formed ACCloud event (answered 400, not retried). No values in the message."""
-
-
-@dataclass(frozen=True)
-class AccloudEvent:
-    id: str
-    type: str
-    occurred_at: datetime
-    user_id: str
-    device_id: str | None = None
-    device: Device | None = None
 
 
 @dataclass
@@ -82,65 +63,6 @@ class Result:
     def worth_redelivery(self) -> bool:
         """Nothing reached Alexa and at least one link failed for a reason a retry may fix."""
         return self.delivered == 0 and any(d.outcome.retryable for d in self.deliveries)
-
-
-# --- parsing ----------------------------------------------------------------------------------
-
-
-def parse(body: Any) -> AccloudEvent:
-    """The event in ``body`` (already JSON-decoded): known fields strictly validated, others dropped."""
-    if not isinstance(body, dict):
-        raise EventRejected("event is not a JSON object")
-    # Tolerant reader: a field ACCloud added later is no error, and nothing below ever sees it.
-    body = {key: value for key, value in body.items() if key in _FIELDS}
-    event_id = _id(body.get("id"), "evt_", "id")
-    event_type = body.get("type")
-    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:  # a list is not even hashable
-        raise EventRejected("unknown event type")
-    occurred_at = _time(body.get("occurred_at"))
-    user_id = _id(body.get("user_id"), "usr_", "user_id")
-    device_id: str | None = None
-    device: Device | None = None
-    if event_type in ACCOUNT_EVENTS:
-        if "device_id" in body or "device" in body:
-            raise EventRejected("account events carry no device")
-    else:
-        device_id = _id(body.get("device_id"), "dev_", "device_id")
-        if event_type in WITH_DEVICE_BODY:
-            try:
-                device = parse_device(body.get("device"))
-            except MalformedDevice as exc:
-                raise EventRejected(f"malformed device: {exc}") from None
-            if device.id != device_id:
-                raise EventRejected("device.id differs from device_id")
-        elif "device" in body:
-            raise EventRejected("only device.added and device.updated carry a device")
-    return AccloudEvent(event_id, event_type, occurred_at, user_id, device_id, device)
-
-
-def _id(value: Any, prefix: str, name: str) -> str:
-    if (
-        not isinstance(value, str)
-        or not value.startswith(prefix)
-        or len(value) > _MAX_ID
-        or len(value) == len(prefix)
-        or not value[len(prefix) :].isascii()
-        or not value[len(prefix) :].isalnum()
-    ):
-        raise EventRejected(f"{name} missing or malformed")
-    return value
-
-
-def _time(value: Any) -> datetime:
-    if not isinstance(value, str) or not value.endswith("Z"):
-        raise EventRejected("occurred_at must be RFC 3339 UTC with Z")
-    try:
-        moment = datetime.fromisoformat(value[:-1] + "+00:00")
-    except ValueError:
-        raise EventRejected("occurred_at must be RFC 3339 UTC with Z") from None
-    if moment.tzinfo is None:
-        raise EventRejected("occurred_at must carry a zone")
-    return moment.astimezone(UTC)
 
 
 # --- ACCloud event -> Alexa message (envelopes: skill.alexa.messages; contents: capabilities) -------
@@ -190,6 +112,19 @@ def object_detection(
         payload=sensor.detection(detection_id, detected_at, object_class),
         endpoint_id=endpoint_id,
         payload_version=sensor.version,
+    )
+
+
+def data_deleted(endpoint_id: str, refs: Sequence[str]) -> MessageBuilder:
+    controller = capabilities.DATA_CONTROLLER
+    return partial(
+        messages.gateway_event,
+        namespace=controller.interface,
+        name=controller.DELETED_EVENT,
+        payload=controller.deleted(refs),
+        endpoint_id=endpoint_id,
+        payload_version=controller.version,
+        instance=controller.instance,
     )
 
 
@@ -307,15 +242,14 @@ def advertised(record: Any, interface: str, category: str | None = None) -> bool
     """Whether an endpoint, as last reported to Alexa, has ``interface`` (and ``category``).
 
     An endpoint missing from the index (Alexa learned it from a Discover directive that does not
-    write the index) is given the benefit of the doubt: Alexa itself rejects what it cannot use.
-    Interface lists are checked once the index records them (``EndpointRecord.interfaces``).
+    write the index), or indexed before the index recorded interfaces, is given the benefit of the
+    doubt: Alexa itself rejects what it cannot use.
     """
     if record is None:
         return True
     if category is not None and category not in record.categories:
         return False
-    interfaces = getattr(record, "interfaces", None)
-    return interfaces is None or interface in interfaces
+    return record.interfaces is None or interface in record.interfaces
 
 
 def _doorbell(work: _Work) -> Result:
@@ -333,6 +267,15 @@ def _person(work: _Work) -> Result:
     # One identifier for the detection, the same for every link; not derived from ACCloud's event id.
     build = object_detection(work.endpoint_id, str(uuid.uuid4()), work.event.occurred_at)
     return work.send_if_advertised(build, capabilities.OBJECT_DETECTION_SENSOR.interface)
+
+
+def _detections_deleted(work: _Work) -> Result:
+    # Alexa knows the detections only by their opaque refs (as ReportData listed them), never by
+    # ACCloud's ids. Not dropped for age: Alexa must learn of a deletion however late it comes.
+    endpoint_id = work.endpoint_id  # raises for a device event without device_id
+    user_id, device_id = work.event.user_id, work.event.device_id or ""
+    refs = [pseudonyms.detection_ref(user_id, device_id, d) for d in work.event.detection_ids]
+    return work.send_if_advertised(data_deleted(endpoint_id, refs), capabilities.DATA_CONTROLLER.interface)
 
 
 def _connectivity(work: _Work) -> Result:
@@ -353,9 +296,16 @@ def _device_changed(work: _Work) -> Result:
         return Result("skipped")
     endpoint_id = described["endpointId"]
     record = store.EndpointRecord(
-        tuple(described["displayCategories"]), endpoints.capability_digest(described)
+        tuple(described["displayCategories"]),
+        endpoints.capability_digest(described),
+        endpoints.interfaces_of(described),
     )
-    if work.index.get(endpoint_id) == record:
+    last = work.index.get(endpoint_id)
+    # The digest covers the capabilities: equal digests mean Alexa was told the same interfaces.
+    if last is not None and (last.categories, last.capability_digest) == (
+        record.categories,
+        record.capability_digest,
+    ):
         return Result("unchanged")
     if endpoint_id not in work.index and len(work.index) >= endpoints.MAX_ENDPOINTS:
         log(_log, logging.WARNING, "account at Alexa's endpoint limit; device not added")
@@ -391,6 +341,7 @@ _HANDLERS: dict[str, Callable[[_Work], Result]] = {
     DEVICE_ADDED: _device_changed,
     DEVICE_UPDATED: _device_changed,
     DEVICE_REMOVED: _device_removed,
+    DETECTIONS_DELETED: _detections_deleted,
 }
 
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from skill import bounded, http, secrets
 from skill.amazon.gateway import GatewayClient
+from skill.cloud import webhook_events
+from skill.cloud.signing import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from skill.config import settings
 from skill.privacy import pseudonyms
 from skill.privacy.logs import log
@@ -28,21 +27,11 @@ from skill.proactive import events
 _log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/accloud"
-SIGNATURE_HEADER = "x-accloud-signature"
 SIGNING_SECRET_KEY = "signing_secret"  # noqa: S105 - the key name, not a secret
 DEDUPE_TTL_SECONDS = 24 * 3600  # longer than ACCloud keeps retrying
 PROCESSING_BUDGET_SECONDS = 5.0  # the function times out at 8 s; ACCloud waits 10 s
 RELEASE_RESERVE_SECONDS = 1.0  # kept after the budget to release the claim (one DeleteItem)
 LAMBDA_MARGIN_SECONDS = 0.7
-_SIGNATURE = re.compile(r"^t=([0-9]{1,12}),v1=([0-9a-f]{64})$")
-
-
-class SignatureInvalid(Exception):
-    """The delivery is not provably from ACCloud. ``reason`` is a fixed word, safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _Answer(Exception):
@@ -74,26 +63,6 @@ def respond(
         return _respond(event, context, client, time.time() if now is None else now)
     except _Answer as answer:
         return _http(answer.status, answer.word, answer.headers)
-
-
-def verify_signature(raw: bytes, header: str | None, secret: bytes, *, now: float, tolerance: int) -> int:
-    """Check ``header`` against ``raw``; returns the signing time, or raises SignatureInvalid."""
-    if not header:
-        raise SignatureInvalid("missing")
-    match = _SIGNATURE.match(header.strip())
-    if match is None:
-        raise SignatureInvalid("malformed")
-    signed_at, received = int(match.group(1)), match.group(2)
-    expected = hmac.new(secret, match.group(1).encode("ascii") + b"." + raw, hashlib.sha256).hexdigest()
-    # Compare first, then judge the time: the answer's timing says nothing about the digest.
-    matches = hmac.compare_digest(expected, received)
-    if signed_at < now - tolerance:
-        raise SignatureInvalid("stale")
-    if signed_at > now + tolerance:
-        raise SignatureInvalid("future")
-    if not matches:
-        raise SignatureInvalid("mismatch")
-    return signed_at
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -153,8 +122,8 @@ def _checked_and_processed(
     except (ValueError, UnicodeError):
         raise _Answer(400, "invalid_json") from None
     try:
-        accloud_event = events.parse(parsed)
-    except events.EventRejected as exc:
+        accloud_event = webhook_events.parse(parsed)
+    except webhook_events.EventRejected as exc:
         log(_log, logging.WARNING, "webhook event rejected", reason=str(exc))
         raise _Answer(400, "invalid_event") from None
     try:

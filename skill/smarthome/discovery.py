@@ -63,7 +63,10 @@ def remember_endpoints(user_id: str, described: list[tuple[dict[str, Any], str]]
     from models import store
 
     upserts = {
-        k: store.EndpointRecord(tuple(current[k][0]["displayCategories"]), current[k][1]) for k in changed
+        k: store.EndpointRecord(
+            tuple(current[k][0]["displayCategories"]), current[k][1], endpoints.interfaces_of(current[k][0])
+        )
+        for k in changed
     }
     return store.apply_endpoint_diff(user_key, upserts=upserts, removals=removals)
 

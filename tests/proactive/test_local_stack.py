@@ -214,3 +214,28 @@ def test_the_gateway_stand_in_checks_bearer_scope_and_region(stack: Stack) -> No
             assert answer.json()["payload"]["code"] == code
     assert [r.region for r in gateway.received()] == ["EU"] * 4
     assert len(gateway.messages("EU")) == 1 and gateway.messages("NA") == []
+
+
+@pytest.mark.parametrize("path", ["server", "admin API"])
+def test_a_deletion_in_the_zosi_app_reaches_the_event_gateway_as_data_deleted(
+    stack: Stack, loop: AccloudServer, alexa_schema: AlexaSchema, path: str
+) -> None:
+    """The person ACCloud recorded, deleted in the app: the stand-in gets one valid DataDeleted
+    naming it by the ref ReportData lists it under, and ACCloud holds it no more."""
+    token = stack.link(ALICE_ID, "lnk_a")
+    assert trigger(loop, "person", ALICE, BACK_YARD)[0] == 202
+    [held] = loop.detections_held(BACK_YARD)
+    app = loop if path == "server" else AccloudAdmin(loop.base_url)
+    answer = app.delete_in_app(BACK_YARD, [held["id"]])
+    assert (answer["deleted"], answer["webhook_status"]) == ([held["id"]], 202)
+    assert names(stack) == ["ObjectDetection", "DataDeleted"]
+    received = stack.gateway.received()[-1]
+    assert (received.status, received.errors) == (202, [])  # the stand-in validated it
+    alexa_schema.assert_valid(received.message)
+    event = received.message["event"]
+    assert event["endpoint"] == {
+        "scope": {"type": "BearerToken", "token": token},
+        "endpointId": pseudonyms.endpoint_id(ALICE_ID, BACK_YARD),
+    }
+    assert event["payload"] == {"deleted": [pseudonyms.detection_ref(ALICE_ID, BACK_YARD, held["id"])]}
+    assert loop.detections_held(BACK_YARD) == []

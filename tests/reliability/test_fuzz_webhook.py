@@ -25,8 +25,9 @@ from devstack import webhook_sender
 from devstack.demo_data import ALICE_ID, BACK_YARD, FRONT_DOOR, GARAGE
 from models import store
 from skill.amazon import grants, lwa
+from skill.cloud import webhook_events
+from skill.cloud.contract import DETECTION_ID
 from skill.privacy import pseudonyms
-from skill.proactive import events
 from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.reliability.harness import DynamoFaults, World, rows
 from tests.reliability.strategies import (
@@ -42,12 +43,13 @@ from tests.reliability.strategies import (
 PATH = "/webhooks/accloud"
 MAX_BODY = 65536  # ZOSI_WEBHOOK_MAX_BODY_BYTES: larger bodies are refused (413) before the signature
 SECRET = TEST_WEBHOOK_SECRET.encode()
-ACCOUNT_EVENTS = sorted(events.ACCOUNT_EVENTS)
-DEVICE_EVENTS = sorted(events.EVENT_TYPES - events.ACCOUNT_EVENTS)
+ACCOUNT_EVENTS = sorted(webhook_events.ACCOUNT_EVENTS)
+DEVICE_EVENTS = sorted(webhook_events.EVENT_TYPES - webhook_events.ACCOUNT_EVENTS)
 alnum = st.from_regex(r"[A-Za-z0-9]{1,60}", fullmatch=True)
+detection_ids = alnum.map(lambda s: "det_" + s)
 # Fields ACCloud may add some day (docs/accloud-openapi.yaml): the skill drops them unread. Small,
 # so an event carrying them stays under the size limit; text without lone surrogates (I-JSON).
-unknown_names = st.text(max_size=20).filter(lambda name: name not in events._FIELDS)
+unknown_names = st.text(max_size=20).filter(lambda name: name not in webhook_events.FIELDS)
 added_values = st.recursive(
     json_scalars | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
@@ -198,7 +200,7 @@ def device_body(device_id: str) -> st.SearchStrategy[dict[str, Any]]:
 
 @st.composite
 def well_formed(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(sorted(events.EVENT_TYPES)))
+    kind = draw(st.sampled_from(sorted(webhook_events.EVENT_TYPES)))
     moment = datetime.now(UTC) - timedelta(seconds=draw(st.integers(0, 30)))
     event: dict[str, Any] = {
         # Unique per call (not drawn): a repeated id is a redelivery, answered "duplicate".
@@ -209,14 +211,17 @@ def well_formed(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         event.update(draw(st.dictionaries(unknown_names, added_values, max_size=3)))
         event[MARKER_FIELD] = MARKER_PREFIX + uuid.uuid4().hex
-    if kind in events.ACCOUNT_EVENTS:
+    if kind in webhook_events.ACCOUNT_EVENTS:
         event["user_id"] = "usr_" + draw(alnum.filter(lambda s: "usr_" + s != ALICE_ID))
         return event
     event["user_id"] = ALICE_ID
     device_id = draw(st.sampled_from([FRONT_DOOR, GARAGE, BACK_YARD]) | alnum.map(lambda s: "dev_" + s))
     event["device_id"] = device_id
-    if kind in events.WITH_DEVICE_BODY:
+    if kind in webhook_events.WITH_DEVICE_BODY:
         event["device"] = draw(device_body(device_id))
+    if kind == webhook_events.DETECTIONS_DELETED:
+        event["detection_ids"] = draw(st.lists(detection_ids, min_size=1, max_size=5, unique=True))
+        event["reason"] = draw(st.sampled_from(sorted(webhook_events.DELETION_REASONS)))
     return event
 
 
@@ -271,20 +276,55 @@ def _break_device(draw: st.DrawFn, event: dict[str, Any]) -> None:
     event["device"] = device
 
 
+def _break_deletion(draw: st.DrawFn, event: dict[str, Any]) -> None:
+    """A detections.deleted whose ids or reason are broken one way (or ids on another event)."""
+    event.update(type="detections.deleted", user_id=ALICE_ID, device_id=event.get("device_id", "dev_d"))
+    event.pop("device", None)
+    event["reason"] = "deleted"
+    ids = draw(st.lists(detection_ids, min_size=1, max_size=3, unique=True))
+    breakage = draw(st.sampled_from(["no ids", "too many", "repeated", "bad id", "bad reason", "other type"]))
+    if breakage == "no ids":
+        ids = []
+    elif breakage == "too many":
+        ids = [f"det_{n}" for n in range(webhook_events.MAX_DELETED_DETECTIONS + 1)]
+    elif breakage == "repeated":
+        ids = [*ids, ids[0]]
+    elif breakage == "bad id":
+        ids = [
+            *ids,
+            draw(
+                st.sampled_from(["det_", "det_a-b", "DET_1", "det_" + "a" * 65, "dev_1"])
+                | odd_text.filter(lambda i: not DETECTION_ID.fullmatch(i))
+            ),
+        ]
+    elif breakage == "bad reason":
+        event["reason"] = draw(odd_text.filter(lambda r: r not in webhook_events.DELETION_REASONS))
+    else:
+        event["type"] = draw(st.sampled_from(sorted(webhook_events.EVENT_TYPES - {"detections.deleted"})))
+    event["detection_ids"] = ids
+
+
+_BREAKERS = {"bad device": _break_device, "bad deletion": _break_deletion}
+
+
 @st.composite
 def malformed(draw: st.DrawFn) -> bytes:
     """The bytes of a body that is no well-formed event (the comment names each way)."""
     event = draw(well_formed())
     way = draw(st.sampled_from(["missing", "mistyped", "non-text unknown", "bad id", "bad time", "bad type",
                                 "device where none belongs", "device mismatch", "bad device", "not an object",
-                                "not JSON", "not UTF-8", "lone surrogate"]))  # fmt: skip
-    device_event = event["type"] not in events.ACCOUNT_EVENTS
+                                "not JSON", "not UTF-8", "lone surrogate", "bad deletion"]))  # fmt: skip
+    device_event = event["type"] not in webhook_events.ACCOUNT_EVENTS
     if way == "missing":
         required = _REQUIRED | ({"device_id"} if device_event else set())
-        required |= {"device"} if event["type"] in events.WITH_DEVICE_BODY else set()
+        required |= {"device"} if event["type"] in webhook_events.WITH_DEVICE_BODY else set()
+        required |= (
+            {"detection_ids", "reason"} if event["type"] == webhook_events.DETECTIONS_DELETED else set()
+        )
         del event[draw(st.sampled_from(sorted(required)))]
     elif way == "mistyped":
-        field = draw(st.sampled_from(sorted(k for k in event if k in events._FIELDS)))  # others are ignored
+        # Only the fields parse reads: the others are ignored.
+        field = draw(st.sampled_from(sorted(k for k in event if k in webhook_events.FIELDS)))
         event[field] = draw(other_json_type(event[field]))
     elif way == "non-text unknown":  # ignored, but the body is no Unicode text: 400
         event[draw(unknown_names)] = "note \ud800" + draw(st.text(max_size=5))
@@ -305,11 +345,11 @@ def malformed(draw: st.DrawFn) -> bytes:
             | odd_text.filter(lambda t: not t.endswith("Z"))
         )
     elif way == "bad type":
-        event["type"] = draw(odd_text.filter(lambda t: t not in events.EVENT_TYPES))
+        event["type"] = draw(odd_text.filter(lambda t: t not in webhook_events.EVENT_TYPES))
     elif way == "device where none belongs":
         if not device_event:
             event["device_id"] = "dev_" + draw(alnum)  # account events carry no device
-        elif event["type"] in events.WITH_DEVICE_BODY:
+        elif event["type"] in webhook_events.WITH_DEVICE_BODY:
             event["type"] = "device.removed"  # only device.added/updated carry a device body
         else:
             event["device"] = draw(device_body(event["device_id"]))
@@ -317,8 +357,8 @@ def malformed(draw: st.DrawFn) -> bytes:
         event.update(type="device.updated", device_id=event.get("device_id", "dev_a"))
         event["user_id"] = ALICE_ID
         event["device"] = draw(device_body(event["device_id"] + "0"))
-    elif way == "bad device":
-        _break_device(draw, event)
+    elif way in _BREAKERS:
+        _BREAKERS[way](draw, event)
     elif way == "not an object":
         return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict)))).encode()
     elif way == "not JSON":
@@ -387,7 +427,7 @@ def with_bomb(draw: st.DrawFn) -> bytes:
     """A well-formed event with JSON nesting past skill.bounded's 32 levels in a known or an unknown
     field (the body's text is spliced: no encoder survives the depths drawn)."""
     event = draw(well_formed())
-    field = draw(st.sampled_from(sorted(k for k in event if k in events._FIELDS)) | unknown_names)
+    field = draw(st.sampled_from(sorted(k for k in event if k in webhook_events.FIELDS)) | unknown_names)
     event[field] = _BOMB_SLOT
     return encode(event).replace(json.dumps(_BOMB_SLOT).encode(), draw(deep_json_text).encode(), 1)
 
